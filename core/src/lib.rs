@@ -1,0 +1,26 @@
+//! # microkafka-core
+//!
+//! The heap-free heart of microkafka: the Apache Kafka wire protocol for
+//! `#![no_std]` targets, with no allocator.
+//!
+//! - [`wire`]: bounds-checked readers/writers over caller buffers, and the
+//!   [`wire::Wire`] trait every field type implements.
+//! - [`protocol`]: the request/response messages (generated from field tables
+//!   by one macro), headers, framing and version negotiation.
+//! - [`record`]: record batches (magic 2) as zero-copy views and a builder
+//!   into a caller buffer; legacy message sets (magic 0/1) read-only.
+//! - [`ErrorCode`]: the Kafka error-code table; [`Error`]: the core's own errors.
+//!
+//! Nothing here performs I/O or reads a clock: callers hand in bytes and get
+//! bytes back (see the std and embassy crates for transports).
+#![no_std]
+#![forbid(unsafe_code)]
+
+#[macro_use]
+pub mod wire;
+mod error;
+mod error_code;
+pub mod protocol;
+
+pub use error::{Error, Result};
+pub use error_code::ErrorCode;
