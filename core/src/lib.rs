@@ -21,6 +21,7 @@ pub mod wire;
 mod error;
 mod error_code;
 pub mod protocol;
+pub mod record;
 
 pub use error::{Error, Result};
 pub use error_code::ErrorCode;

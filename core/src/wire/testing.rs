@@ -150,3 +150,22 @@ where
     back.encode(&mut w, v).expect("re-encode");
     assert_eq!(&again[..], bytes, "re-encoding differs at {v:?}");
 }
+
+/// Decodes `bytes` as a whole message `T` at `version`, checks that encoding
+/// the result gives back exactly `bytes`, and returns it for field-by-field
+/// assertions. For golden tests built from hand-assembled bytes.
+pub fn golden<'a, T>(bytes: &'a [u8], version: i16) -> T
+where
+    T: crate::protocol::Message<'a>,
+{
+    let v = T::wire_version(version).expect("version");
+    let mut r = crate::wire::Reader::new(bytes);
+    let value = T::decode(&mut r, v).expect("decode");
+    assert!(r.is_empty(), "decode left {} bytes", r.remaining());
+    let len = value.encoded_len(v).expect("measure");
+    let mut out = std::vec![0u8; len];
+    let mut w = crate::wire::Writer::new(&mut out);
+    value.encode(&mut w, v).expect("re-encode");
+    assert_eq!(w.written(), bytes, "re-encoding differs at {v:?}");
+    value
+}

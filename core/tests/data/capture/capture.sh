@@ -13,6 +13,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../../../.." && pwd)"
 OUT="${OUT:-$ROOT/core/tests/data/librdkafka}"
 PYTHON="${PYTHON:-python3}"
+export PYTHONDONTWRITEBYTECODE=1
 TOPIC=golden
 
 "$ROOT/.ci/install-capture-deps"
@@ -31,7 +32,7 @@ mkdir -p "$OUT"
 KCAT_LIB="$(kcat -V 2>&1 | sed -n 's/.*librdkafka \([0-9.]*\).*/\1/p' | head -n1)"
 KCAT_VER="$(kcat -V 2>&1 | sed -n 's/^Version \([0-9.]*\).*/\1/p' | head -n1)"
 CK_LIB="$("$PYTHON" -c 'import confluent_kafka as c; print(c.libversion()[0])')"
-CK_VER="$("$PYTHON" -c 'import confluent_kafka as c; print(c.version()[0])')"
+CK_VER="$("$PYTHON" -c 'import confluent_kafka as c; print(c.__version__)')"
 KCAT="kcat${KCAT_LIB}"
 CK="librdkafka$(echo "$CK_LIB" | cut -d. -f1-2)"
 echo "capture: kcat $KCAT_VER (librdkafka $KCAT_LIB) -> prefix $KCAT"
@@ -80,6 +81,13 @@ start_listener "$KCAT" "" "$KCAT_SW" "$cmd"
 timeout 60 kcat -b "127.0.0.1:$PORT" -L
 stop_listener
 
+# Same listing against a broker that only knows ApiVersions v0-v2: the client's v3
+# request gets the KIP-511 UNSUPPORTED_VERSION answer and the client retries with v2.
+cmd="kcat -b 127.0.0.1:PORT -L   (listener advertises ApiVersions 0-2 only)"
+start_listener "$KCAT" "" "$KCAT_SW" "$cmd" --max-version 18=2
+timeout 60 kcat -b "127.0.0.1:$PORT" -L >/dev/null
+stop_listener
+
 "$PYTHON" "$HERE/golden.py" kcat-spec "$WORK/kcat-records.json" "$WORK/kcat-input.txt"
 for codec in none gzip snappy lz4 zstd; do
     zflag=()
@@ -101,6 +109,11 @@ CK_SW="confluent-kafka-python $CK_VER (librdkafka $CK_LIB)"
 
 cmd="AdminClient({'bootstrap.servers': '127.0.0.1:PORT'}).list_topics(timeout=20)"
 start_listener "$CK" "" "$CK_SW" "$cmd"
+"$PYTHON" "$HERE/golden.py" confluent-admin "$PORT"
+stop_listener
+
+cmd="AdminClient({'bootstrap.servers': '127.0.0.1:PORT'}).list_topics(timeout=20)   (listener advertises ApiVersions 0-2 only)"
+start_listener "$CK" "" "$CK_SW" "$cmd" --max-version 18=2
 "$PYTHON" "$HERE/golden.py" confluent-admin "$PORT"
 stop_listener
 

@@ -12,7 +12,7 @@ librdkafka-based clients (kcat, confluent-kafka) to list metadata and produce:
 Every request frame (4-byte size prefix included) is saved to --out as
   <client>-<ApiName>-v<version>[-<variant>]-req.bin
 and our answer as the matching ...-resp.bin. The variant is --tag for Produce
-(e.g. the codec) and, for Metadata, what was asked: "all" (null topic array),
+(e.g. the codec), "unsupported" for an ApiVersions request above our max and, for Metadata, what was asked: "all" (null topic array),
 "brokers" (empty topic array) or "topics" (named topics). A repeated request whose
 bytes (ignoring the correlation id) equal an already saved one with the same name
 is not saved again; a different one is saved as ...-<variant>-2-req.bin etc.
@@ -158,7 +158,9 @@ class Broker:
             hdr["api_name"], hdr["api_version"], hdr["correlation_id"], hdr["client_id"], len(frame)))
         key, ver = hdr["api_key"], hdr["api_version"]
         variant = None
-        if key == 0:
+        if key == 18 and ver > ADVERTISED[18][1]:
+            variant = "unsupported"  # answered with the KIP-511 error response
+        elif key == 0:
             variant = self.args.tag
         elif key == 3:
             md_req = self.parse_metadata_request(ver, r, hdr["flexible"])
@@ -361,7 +363,7 @@ class Broker:
         }
         if self.records_spec is not None:
             sidecar["records"] = self.records_spec
-        self._write(name + ".json", json.dumps(sidecar, indent=2) + "\n")
+        self._write(name + ".json", kw.dump_sidecar(sidecar))
 
     def init_producer_id(self, ver, flexible):
         w = kw.Writer(flexible)

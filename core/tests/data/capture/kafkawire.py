@@ -463,3 +463,18 @@ def decode_batch(batch):
     h["uncompressed_records_size"] = len(raw)
     h["records"] = decode_records(raw, h["records_count"])
     return h
+
+
+def dump_sidecar(obj):
+    """JSON text for a sidecar: indented, but one record per line to stay small and diffable."""
+    import json
+    records = obj.get("records")
+    head = dict(obj)
+    head["records"] = "@RECORDS@"
+    text = json.dumps(head, indent=2, ensure_ascii=False)
+    if records is None:
+        body = "null"
+    else:
+        body = "[\n" + ",\n".join(
+            "    " + json.dumps(r, ensure_ascii=False) for r in records) + "\n  ]"
+    return text.replace('"@RECORDS@"', body) + "\n"
