@@ -3,16 +3,27 @@
 //! microkafka must read every field and record exactly as the producer sent
 //! it, and its builder must write the same bytes for the same records.
 
-use microkafka_core::record::{BatchOptions, Compression, RecordBatch, RecordBatchBuilder, RecordHeader};
+use microkafka_core::record::{
+    BatchOptions, Compression, RecordBatch, RecordBatchBuilder, RecordHeader,
+};
 use serde_json::Value;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/librdkafka");
+/// A record as the JSON sidecar describes it: timestamp, key, value, headers.
+type OwnedRecord = (
+    i64,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Vec<(String, Option<Vec<u8>>)>,
+);
+
 const CODECS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
 const CLIENTS: [&str; 2] = ["kcat2.0.2", "librdkafka2.16"];
 
 fn load(client: &str, codec: &str) -> (Vec<u8>, Value) {
     let bin = std::fs::read(format!("{DATA}/{client}-record-batch-{codec}.bin")).unwrap();
-    let json = std::fs::read_to_string(format!("{DATA}/{client}-record-batch-{codec}.json")).unwrap();
+    let json =
+        std::fs::read_to_string(format!("{DATA}/{client}-record-batch-{codec}.json")).unwrap();
     (bin, serde_json::from_str(&json).unwrap())
 }
 
@@ -23,7 +34,12 @@ fn bytes_of(v: &Value) -> Option<Vec<u8>> {
         Value::String(s) => Some(s.as_bytes().to_vec()),
         Value::Object(o) => {
             let hex = o["hex"].as_str().unwrap();
-            Some((0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect())
+            Some(
+                (0..hex.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                    .collect(),
+            )
         }
         other => panic!("unexpected {other}"),
     }
@@ -35,20 +51,40 @@ fn header_fields_match_what_the_producer_wrote() {
         for codec in CODECS {
             let (bin, json) = load(client, codec);
             let h = &json["batch_header"];
-            let batch = RecordBatch::new_verified(&bin[..]).unwrap_or_else(|e| panic!("{client} {codec}: {e}"));
+            let batch = RecordBatch::new_verified(&bin[..])
+                .unwrap_or_else(|e| panic!("{client} {codec}: {e}"));
             assert_eq!(batch.total_len(), bin.len());
             assert_eq!(batch.base_offset(), h["base_offset"].as_i64().unwrap());
-            assert_eq!(batch.batch_length() as i64, h["batch_length"].as_i64().unwrap());
-            assert_eq!(batch.partition_leader_epoch() as i64, h["partition_leader_epoch"].as_i64().unwrap());
+            assert_eq!(
+                batch.batch_length() as i64,
+                h["batch_length"].as_i64().unwrap()
+            );
+            assert_eq!(
+                batch.partition_leader_epoch() as i64,
+                h["partition_leader_epoch"].as_i64().unwrap()
+            );
             assert_eq!(batch.crc() as i64, h["crc"].as_i64().unwrap());
-            assert_eq!(batch.last_offset_delta() as i64, h["last_offset_delta"].as_i64().unwrap());
-            assert_eq!(batch.base_timestamp(), h["base_timestamp"].as_i64().unwrap());
+            assert_eq!(
+                batch.last_offset_delta() as i64,
+                h["last_offset_delta"].as_i64().unwrap()
+            );
+            assert_eq!(
+                batch.base_timestamp(),
+                h["base_timestamp"].as_i64().unwrap()
+            );
             assert_eq!(batch.max_timestamp(), h["max_timestamp"].as_i64().unwrap());
             assert_eq!(batch.producer_id(), -1);
             assert_eq!(batch.producer_epoch(), -1);
             assert_eq!(batch.base_sequence(), -1);
-            assert_eq!(batch.records_count() as usize, json["records"].as_array().unwrap().len());
-            assert_eq!(batch.attributes().compression().unwrap().name(), codec, "{client}");
+            assert_eq!(
+                batch.records_count() as usize,
+                json["records"].as_array().unwrap().len()
+            );
+            assert_eq!(
+                batch.attributes().compression().unwrap().name(),
+                codec,
+                "{client}"
+            );
             assert!(!batch.attributes().is_control() && !batch.attributes().is_transactional());
         }
     }
@@ -63,12 +99,26 @@ fn uncompressed_records_match_what_the_producer_sent() {
         let mut n = 0;
         for (record, want) in batch.records().unwrap().zip(expected) {
             let record = record.unwrap();
-            assert_eq!(record.key.map(<[u8]>::to_vec), bytes_of(&want["key"]), "{client} record {n}");
-            assert_eq!(record.value.map(<[u8]>::to_vec), bytes_of(&want["value"]), "{client} record {n}");
-            assert_eq!(batch.base_timestamp() + record.timestamp_delta, want["timestamp"].as_i64().unwrap());
+            assert_eq!(
+                record.key.map(<[u8]>::to_vec),
+                bytes_of(&want["key"]),
+                "{client} record {n}"
+            );
+            assert_eq!(
+                record.value.map(<[u8]>::to_vec),
+                bytes_of(&want["value"]),
+                "{client} record {n}"
+            );
+            assert_eq!(
+                batch.base_timestamp() + record.timestamp_delta,
+                want["timestamp"].as_i64().unwrap()
+            );
             assert_eq!(record.offset_delta as usize, n);
-            let headers: Vec<(String, Option<Vec<u8>>)> =
-                record.headers.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect();
+            let headers: Vec<(String, Option<Vec<u8>>)> = record
+                .headers
+                .iter()
+                .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                .collect();
             let want_headers: Vec<(String, Option<Vec<u8>>)> = want["headers"]
                 .as_array()
                 .unwrap()
@@ -88,7 +138,7 @@ fn builder_writes_the_same_bytes_as_librdkafka() {
         let (bin, json) = load(client, "none");
         let original = RecordBatch::new_verified(&bin[..]).unwrap();
         let records = json["records"].as_array().unwrap();
-        let owned: Vec<(i64, Option<Vec<u8>>, Option<Vec<u8>>, Vec<(String, Option<Vec<u8>>)>)> = records
+        let owned: Vec<OwnedRecord> = records
             .iter()
             .map(|r| {
                 let headers = r["headers"]
@@ -97,20 +147,39 @@ fn builder_writes_the_same_bytes_as_librdkafka() {
                     .iter()
                     .map(|h| (h[0].as_str().unwrap().to_string(), bytes_of(&h[1])))
                     .collect();
-                (r["timestamp"].as_i64().unwrap(), bytes_of(&r["key"]), bytes_of(&r["value"]), headers)
+                (
+                    r["timestamp"].as_i64().unwrap(),
+                    bytes_of(&r["key"]),
+                    bytes_of(&r["value"]),
+                    headers,
+                )
             })
             .collect();
         let mut buf = vec![0u8; bin.len() + 64];
         // librdkafka writes partition leader epoch 0 where the Java client writes -1.
-        let options = BatchOptions { partition_leader_epoch: original.partition_leader_epoch(), ..Default::default() };
+        let options = BatchOptions {
+            partition_leader_epoch: original.partition_leader_epoch(),
+            ..Default::default()
+        };
         let mut builder = RecordBatchBuilder::new(&mut buf, options).unwrap();
         for (ts, key, value, headers) in &owned {
-            let headers: Vec<RecordHeader<'_>> =
-                headers.iter().map(|(k, v)| RecordHeader { key: k, value: v.as_deref() }).collect();
-            builder.append(*ts, key.as_deref(), value.as_deref(), &headers).unwrap();
+            let headers: Vec<RecordHeader<'_>> = headers
+                .iter()
+                .map(|(k, v)| RecordHeader {
+                    key: k,
+                    value: v.as_deref(),
+                })
+                .collect();
+            builder
+                .append(*ts, key.as_deref(), value.as_deref(), &headers)
+                .unwrap();
         }
         let built = builder.finish().unwrap();
-        assert_eq!(&built[..], &bin[..], "{client}: microkafka's batch differs from librdkafka's");
+        assert_eq!(
+            &built[..],
+            &bin[..],
+            "{client}: microkafka's batch differs from librdkafka's"
+        );
     }
 }
 
@@ -124,7 +193,10 @@ fn compressed_batches_name_their_codec() {
             let batch = RecordBatch::new_verified(&bin[..]).unwrap();
             let c = batch.attributes().compression().unwrap();
             assert_ne!(c, Compression::None);
-            assert_eq!(batch.records().err(), Some(microkafka_core::Error::UnsupportedCompression(c.id())));
+            assert_eq!(
+                batch.records().err(),
+                Some(microkafka_core::Error::UnsupportedCompression(c.id()))
+            );
         }
     }
 }

@@ -84,8 +84,26 @@ const fn codec_facts(api: ApiKey) -> (VersionRange, Option<i16>) {
         };
     }
     match api {
+        ApiKey::Produce => facts!(ProduceRequest<'static>),
+        ApiKey::Fetch => facts!(FetchRequest<'static>),
+        ApiKey::ListOffsets => facts!(ListOffsetsRequest<'static>),
+        ApiKey::Metadata => facts!(MetadataRequest<'static>),
+        ApiKey::OffsetCommit => facts!(OffsetCommitRequest<'static>),
+        ApiKey::OffsetFetch => facts!(OffsetFetchRequest<'static>),
+        ApiKey::FindCoordinator => facts!(FindCoordinatorRequest<'static>),
+        ApiKey::JoinGroup => facts!(JoinGroupRequest<'static>),
+        ApiKey::Heartbeat => facts!(HeartbeatRequest<'static>),
+        ApiKey::LeaveGroup => facts!(LeaveGroupRequest<'static>),
+        ApiKey::SyncGroup => facts!(SyncGroupRequest<'static>),
+        ApiKey::DescribeGroups => facts!(DescribeGroupsRequest<'static>),
+        ApiKey::ListGroups => facts!(ListGroupsRequest<'static>),
+        ApiKey::SaslHandshake => facts!(SaslHandshakeRequest<'static>),
         ApiKey::ApiVersions => facts!(ApiVersionsRequest<'static>),
-        _ => (VersionRange::new(0, -1), None),
+        ApiKey::CreateTopics => facts!(CreateTopicsRequest<'static>),
+        ApiKey::DeleteTopics => facts!(DeleteTopicsRequest<'static>),
+        ApiKey::InitProducerId => facts!(InitProducerIdRequest<'static>),
+        ApiKey::SaslAuthenticate => facts!(SaslAuthenticateRequest<'static>),
+        ApiKey::CreatePartitions => facts!(CreatePartitionsRequest<'static>),
     }
 }
 

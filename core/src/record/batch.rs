@@ -28,7 +28,6 @@ pub(crate) mod field {
     pub(crate) const LENGTH_BASE: usize = BATCH_LENGTH.end;
 }
 
-
 /// Bytes of batch header before the first record (61).
 pub const RECORD_BATCH_OVERHEAD: usize = field::RECORDS;
 
@@ -84,7 +83,11 @@ impl Attributes {
     }
     /// These attributes with the transactional bit set or cleared.
     pub const fn with_transactional(self, on: bool) -> Self {
-        Attributes(if on { self.0 | Self::TRANSACTIONAL } else { self.0 & !Self::TRANSACTIONAL })
+        Attributes(if on {
+            self.0 | Self::TRANSACTIONAL
+        } else {
+            self.0 & !Self::TRANSACTIONAL
+        })
     }
     /// These attributes with the timestamp type set.
     pub const fn with_timestamp_type(self, t: TimestampType) -> Self {
@@ -133,7 +136,9 @@ impl<T: AsRef<[u8]>> RecordBatch<T> {
         let length = batch.batch_length();
         let total = usize::try_from(length).map_err(|_| Error::InvalidLength)? + field::LENGTH_BASE;
         if total < RECORD_BATCH_OVERHEAD {
-            return Err(Error::Malformed("batchLength shorter than the batch header"));
+            return Err(Error::Malformed(
+                "batchLength shorter than the batch header",
+            ));
         }
         if total > batch.buffer.as_ref().len() {
             return Err(Error::Truncated);
@@ -220,7 +225,8 @@ impl<T: AsRef<[u8]>> RecordBatch<T> {
 
     /// Offset of the last record in the batch.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset().saturating_add(self.last_offset_delta().into())
+        self.base_offset()
+            .saturating_add(self.last_offset_delta().into())
     }
 
     /// Offset the next batch starts at.

@@ -80,7 +80,14 @@ impl<'b> RecordBatchBuilder<'b> {
         if buf.len() < RECORD_BATCH_OVERHEAD {
             return Err(Error::BufferTooSmall);
         }
-        Ok(RecordBatchBuilder { buf, len: RECORD_BATCH_OVERHEAD, count: 0, base_timestamp: 0, max_timestamp: 0, options })
+        Ok(RecordBatchBuilder {
+            buf,
+            len: RECORD_BATCH_OVERHEAD,
+            count: 0,
+            base_timestamp: 0,
+            max_timestamp: 0,
+            options,
+        })
     }
 
     /// Records appended so far.
@@ -117,13 +124,24 @@ impl<'b> RecordBatchBuilder<'b> {
     }
 
     /// True when the record would fit in the space left.
-    pub fn fits(&self, timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>, headers: &[RecordHeader<'_>]) -> bool {
+    pub fn fits(
+        &self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[RecordHeader<'_>],
+    ) -> bool {
         let (ts_delta, _) = self.timestamp_delta(timestamp);
-        Self::encoded_record_len(ts_delta, self.count, key, value, headers).is_ok_and(|n| n <= self.remaining())
+        Self::encoded_record_len(ts_delta, self.count, key, value, headers)
+            .is_ok_and(|n| n <= self.remaining())
     }
 
     fn timestamp_delta(&self, timestamp: i64) -> (i64, i64) {
-        let base = if self.count == 0 { timestamp } else { self.base_timestamp };
+        let base = if self.count == 0 {
+            timestamp
+        } else {
+            self.base_timestamp
+        };
         (timestamp.wrapping_sub(base), base)
     }
 
@@ -140,7 +158,11 @@ impl<'b> RecordBatchBuilder<'b> {
         headers: &[RecordHeader<'_>],
     ) -> Result<()> {
         if self.count == i32::MAX {
-            return Err(Error::TooLarge { what: "record count", size: i32::MAX as usize, limit: i32::MAX as usize - 1 });
+            return Err(Error::TooLarge {
+                what: "record count",
+                size: i32::MAX as usize,
+                limit: i32::MAX as usize - 1,
+            });
         }
         let (ts_delta, base) = self.timestamp_delta(timestamp);
         let body = record_body_len(ts_delta, self.count, key, value, headers)?;
@@ -162,7 +184,11 @@ impl<'b> RecordBatchBuilder<'b> {
         }
         debug_assert_eq!(w.position(), total);
         self.len += total;
-        self.max_timestamp = if self.count == 0 { timestamp } else { self.max_timestamp.max(timestamp) };
+        self.max_timestamp = if self.count == 0 {
+            timestamp
+        } else {
+            self.max_timestamp.max(timestamp)
+        };
         self.base_timestamp = base;
         self.count += 1;
         Ok(())
@@ -177,14 +203,21 @@ impl<'b> RecordBatchBuilder<'b> {
 
     /// Compresses the records with `codec` (through `scratch`, which must hold
     /// the compressed form) and finishes the batch.
-    pub fn finish_compressed(mut self, codec: &mut dyn Codec, scratch: &mut [u8]) -> Result<&'b mut [u8]> {
+    pub fn finish_compressed(
+        mut self,
+        codec: &mut dyn Codec,
+        scratch: &mut [u8],
+    ) -> Result<&'b mut [u8]> {
         let compression = codec.compression();
         if compression == Compression::None {
             return self.finish();
         }
         let n = codec.compress(&self.buf[RECORD_BATCH_OVERHEAD..self.len], scratch)?;
         let end = RECORD_BATCH_OVERHEAD + n;
-        self.buf.get_mut(RECORD_BATCH_OVERHEAD..end).ok_or(Error::BufferTooSmall)?.copy_from_slice(&scratch[..n]);
+        self.buf
+            .get_mut(RECORD_BATCH_OVERHEAD..end)
+            .ok_or(Error::BufferTooSmall)?
+            .copy_from_slice(&scratch[..n]);
         self.len = end;
         self.seal(compression)
     }
@@ -219,7 +252,11 @@ impl<'b> RecordBatchBuilder<'b> {
 }
 
 fn as_i32(n: usize) -> Result<i32> {
-    i32::try_from(n).map_err(|_| Error::TooLarge { what: "record field", size: n, limit: i32::MAX as usize })
+    i32::try_from(n).map_err(|_| Error::TooLarge {
+        what: "record field",
+        size: n,
+        limit: i32::MAX as usize,
+    })
 }
 
 fn nullable_len(field: Option<&[u8]>) -> Result<usize> {

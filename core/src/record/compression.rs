@@ -76,10 +76,19 @@ mod tests {
 
     #[test]
     fn ids_round_trip() {
-        for c in [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+        for c in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
             assert_eq!(Compression::from_id(c.id()), Ok(c));
         }
-        assert_eq!(Compression::from_id(5), Err(Error::UnsupportedCompression(5)));
+        assert_eq!(
+            Compression::from_id(5),
+            Err(Error::UnsupportedCompression(5))
+        );
         // Only the low three bits name the codec.
         assert_eq!(Compression::from_id(0x0b), Ok(Compression::Lz4));
     }

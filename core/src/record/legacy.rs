@@ -57,9 +57,20 @@ impl<'a> LegacyMessage<'a> {
         let key = m.nullable_bytes_with(LenPrefix::I32)?;
         let value = m.nullable_bytes_with(LenPrefix::I32)?;
         if !m.is_empty() {
-            return Err(Error::Malformed("legacy message size larger than its fields"));
+            return Err(Error::Malformed(
+                "legacy message size larger than its fields",
+            ));
         }
-        let message = LegacyMessage { offset, crc, magic, attributes, timestamp, key, value, checked };
+        let message = LegacyMessage {
+            offset,
+            crc,
+            magic,
+            attributes,
+            timestamp,
+            key,
+            value,
+            checked,
+        };
         Ok((message, LOG_OVERHEAD + size))
     }
 
@@ -74,7 +85,10 @@ impl<'a> LegacyMessage<'a> {
         if actual == self.crc {
             Ok(())
         } else {
-            Err(Error::BadCrc { expected: self.crc, actual })
+            Err(Error::BadCrc {
+                expected: self.crc,
+                actual,
+            })
         }
     }
 }

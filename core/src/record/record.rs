@@ -83,11 +83,17 @@ impl<'a> Headers<'a> {
         for _ in 0..count {
             Self::parse_one(r)?;
         }
-        Ok(Headers { bytes: r.since(start), count })
+        Ok(Headers {
+            bytes: r.since(start),
+            count,
+        })
     }
 
     fn parse_one(r: &mut Reader<'a>) -> Result<Header<'a>> {
-        Ok(Header { key: r.str_with(LenPrefix::Varint)?, value: r.nullable_bytes_with(LenPrefix::Varint)? })
+        Ok(Header {
+            key: r.str_with(LenPrefix::Varint)?,
+            value: r.nullable_bytes_with(LenPrefix::Varint)?,
+        })
     }
 
     /// Number of headers.
@@ -102,7 +108,10 @@ impl<'a> Headers<'a> {
 
     /// Iterates the headers.
     pub fn iter(&self) -> HeadersIter<'a> {
-        HeadersIter { reader: Reader::new(self.bytes), left: self.count }
+        HeadersIter {
+            reader: Reader::new(self.bytes),
+            left: self.count,
+        }
     }
 
     /// The value of the first header named `key`.
@@ -161,7 +170,11 @@ pub struct Records<'a> {
 impl<'a> Records<'a> {
     /// Records from a records section holding `count` records.
     pub fn new(section: &'a [u8], count: i32) -> Self {
-        Records { reader: Reader::new(section), left: count.max(0), failed: false }
+        Records {
+            reader: Reader::new(section),
+            left: count.max(0),
+            failed: false,
+        }
     }
 }
 
@@ -177,7 +190,9 @@ impl<'a> Iterator for Records<'a> {
                 return None;
             }
             self.failed = true;
-            return Some(Err(Error::Malformed("bytes after the declared record count")));
+            return Some(Err(Error::Malformed(
+                "bytes after the declared record count",
+            )));
         }
         self.left -= 1;
         let record = Record::parse(&mut self.reader);

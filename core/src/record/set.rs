@@ -33,7 +33,12 @@ pub struct RecordSet<'a> {
 impl<'a> RecordSet<'a> {
     /// Iterates the entries of `records` (an empty or null field is an empty set).
     pub fn new(records: &'a [u8]) -> Self {
-        RecordSet { rest: records, verify_crc: true, truncated_tail: false, failed: false }
+        RecordSet {
+            rest: records,
+            verify_crc: true,
+            truncated_tail: false,
+            failed: false,
+        }
     }
 
     /// Skips CRC verification (a broker that already verified, or benchmarks).
@@ -53,7 +58,9 @@ impl<'a> RecordSet<'a> {
             return Ok(None);
         }
         // Too short to say its size and magic, or declaring more than is here: a partial tail.
-        let Some(size) = b.get(8..LENGTH_BASE) else { return self.tail() };
+        let Some(size) = b.get(8..LENGTH_BASE) else {
+            return self.tail();
+        };
         let size = i32::from_be_bytes([size[0], size[1], size[2], size[3]]);
         let total = usize::try_from(size).map_err(|_| Error::InvalidLength)? + LENGTH_BASE;
         if total > b.len() || b.len() <= MAGIC_FIELD {

@@ -9,7 +9,10 @@ use proptest::prelude::*;
 use super::*;
 use crate::error::Error;
 
-fn build(records: &[(i64, Option<&[u8]>, Option<&[u8]>)], headers: &[RecordHeader<'_>]) -> Vec<u8> {
+/// (timestamp, key, value) of a record to build.
+type Spec<'a> = (i64, Option<&'a [u8]>, Option<&'a [u8]>);
+
+fn build(records: &[Spec<'_>], headers: &[RecordHeader<'_>]) -> Vec<u8> {
     let mut buf = std::vec![0u8; 4096];
     let mut b = RecordBatchBuilder::new(&mut buf, BatchOptions::default()).unwrap();
     for (ts, k, v) in records {
@@ -20,8 +23,24 @@ fn build(records: &[(i64, Option<&[u8]>, Option<&[u8]>)], headers: &[RecordHeade
 
 #[test]
 fn built_batch_reads_back_field_by_field() {
-    let headers = [RecordHeader { key: "trace", value: Some(b"abc") }, RecordHeader { key: "null", value: None }];
-    let bytes = build(&[(1000, Some(b"k1"), Some(b"v1")), (999, None, Some(b"")), (1005, Some(b"k3"), None)], &headers);
+    let headers = [
+        RecordHeader {
+            key: "trace",
+            value: Some(b"abc"),
+        },
+        RecordHeader {
+            key: "null",
+            value: None,
+        },
+    ];
+    let bytes = build(
+        &[
+            (1000, Some(b"k1"), Some(b"v1")),
+            (999, None, Some(b"")),
+            (1005, Some(b"k3"), None),
+        ],
+        &headers,
+    );
     let batch = RecordBatch::new_verified(&bytes[..]).unwrap();
     assert_eq!(batch.magic(), 2);
     assert_eq!(batch.base_offset(), 0);
@@ -30,17 +49,45 @@ fn built_batch_reads_back_field_by_field() {
     assert_eq!(batch.last_offset_delta(), 2);
     assert_eq!(batch.base_timestamp(), 1000);
     assert_eq!(batch.max_timestamp(), 1005);
-    assert_eq!((batch.producer_id(), batch.producer_epoch(), batch.base_sequence()), (-1, -1, -1));
+    assert_eq!(
+        (
+            batch.producer_id(),
+            batch.producer_epoch(),
+            batch.base_sequence()
+        ),
+        (-1, -1, -1)
+    );
     assert_eq!(batch.attributes().compression(), Ok(Compression::None));
     assert!(!batch.attributes().is_control());
     assert_eq!(batch.total_len(), bytes.len());
     let records: Vec<Record<'_>> = batch.records().unwrap().map(Result::unwrap).collect();
     assert_eq!(records.len(), 3);
-    assert_eq!((records[0].key, records[0].value, records[0].offset_delta), (Some(&b"k1"[..]), Some(&b"v1"[..]), 0));
-    assert_eq!((records[1].key, records[1].value, records[1].timestamp_delta), (None, Some(&b""[..]), -1));
-    assert_eq!((records[2].key, records[2].value, records[2].timestamp_delta), (Some(&b"k3"[..]), None, 5));
+    assert_eq!(
+        (records[0].key, records[0].value, records[0].offset_delta),
+        (Some(&b"k1"[..]), Some(&b"v1"[..]), 0)
+    );
+    assert_eq!(
+        (records[1].key, records[1].value, records[1].timestamp_delta),
+        (None, Some(&b""[..]), -1)
+    );
+    assert_eq!(
+        (records[2].key, records[2].value, records[2].timestamp_delta),
+        (Some(&b"k3"[..]), None, 5)
+    );
     let h: Vec<Header<'_>> = records[2].headers.iter().collect();
-    assert_eq!(h, [Header { key: "trace", value: Some(b"abc") }, Header { key: "null", value: None }]);
+    assert_eq!(
+        h,
+        [
+            Header {
+                key: "trace",
+                value: Some(b"abc")
+            },
+            Header {
+                key: "null",
+                value: None
+            }
+        ]
+    );
     assert_eq!(records[0].headers.get("trace"), Some(Some(&b"abc"[..])));
 }
 
@@ -50,7 +97,10 @@ fn first_record_golden_bytes() {
     // length 8 (zig-zag varint 0x10), attributes 0, ts delta 0, offset delta 0,
     // key len 1 (0x02) 'k', value len 1 (0x02) 'v', header count 0.
     let bytes = build(&[(0, Some(b"k"), Some(b"v"))], &[]);
-    assert_eq!(&bytes[RECORD_BATCH_OVERHEAD..], &[0x10, 0x00, 0x00, 0x00, 0x02, b'k', 0x02, b'v', 0x00]);
+    assert_eq!(
+        &bytes[RECORD_BATCH_OVERHEAD..],
+        &[0x10, 0x00, 0x00, 0x00, 0x02, b'k', 0x02, b'v', 0x00]
+    );
     // batchLength = 61 - 12 + 9 = 58.
     assert_eq!(&bytes[8..12], &58i32.to_be_bytes());
     assert_eq!(bytes[16], 2);
@@ -63,12 +113,25 @@ fn refuses_a_record_that_does_not_fit_and_keeps_the_batch() {
     b.append(0, None, Some(&[7u8; 10]), &[]).unwrap();
     let before = b.len();
     assert!(!b.fits(0, None, Some(&[7u8; 10]), &[]));
-    assert_eq!(b.append(0, None, Some(&[7u8; 10]), &[]), Err(Error::BufferTooSmall));
+    assert_eq!(
+        b.append(0, None, Some(&[7u8; 10]), &[]),
+        Err(Error::BufferTooSmall)
+    );
     assert_eq!(b.len(), before);
     assert_eq!(b.record_count(), 1);
     let bytes = b.finish().unwrap();
-    assert_eq!(RecordBatch::new_verified(&*bytes).unwrap().records().unwrap().count(), 1);
-    assert_eq!(RecordBatchBuilder::new(&mut [0u8; 60], BatchOptions::default()).err(), Some(Error::BufferTooSmall));
+    assert_eq!(
+        RecordBatch::new_verified(&*bytes)
+            .unwrap()
+            .records()
+            .unwrap()
+            .count(),
+        1
+    );
+    assert_eq!(
+        RecordBatchBuilder::new(&mut [0u8; 60], BatchOptions::default()).err(),
+        Some(Error::BufferTooSmall)
+    );
     let mut buf = [0u8; 64];
     let empty = RecordBatchBuilder::new(&mut buf, BatchOptions::default()).unwrap();
     assert!(matches!(empty.finish(), Err(Error::Malformed(_))));
@@ -77,12 +140,25 @@ fn refuses_a_record_that_does_not_fit_and_keeps_the_batch() {
 #[test]
 fn producer_fields_and_broker_patches_outside_the_crc() {
     let mut buf = [0u8; 128];
-    let options = BatchOptions { producer_id: 42, producer_epoch: 3, base_sequence: 100, transactional: true, ..Default::default() };
+    let options = BatchOptions {
+        producer_id: 42,
+        producer_epoch: 3,
+        base_sequence: 100,
+        transactional: true,
+        ..Default::default()
+    };
     let mut b = RecordBatchBuilder::new(&mut buf, options).unwrap();
     b.append(5, None, Some(b"x"), &[]).unwrap();
     let bytes = b.finish().unwrap();
     let mut batch = RecordBatch::new_verified(&mut *bytes).unwrap();
-    assert_eq!((batch.producer_id(), batch.producer_epoch(), batch.base_sequence()), (42, 3, 100));
+    assert_eq!(
+        (
+            batch.producer_id(),
+            batch.producer_epoch(),
+            batch.base_sequence()
+        ),
+        (42, 3, 100)
+    );
     assert!(batch.attributes().is_transactional());
     batch.set_base_offset(1234);
     batch.set_partition_leader_epoch(7);
@@ -97,17 +173,32 @@ fn corruption_is_detected() {
     for i in batch::field::CRC_START..bytes.len() {
         let mut bad = bytes.clone();
         bad[i] ^= 0x10;
-        assert!(matches!(RecordBatch::new_verified(&bad[..]), Err(Error::BadCrc { .. }) | Err(_)), "byte {i}");
+        assert!(
+            matches!(
+                RecordBatch::new_verified(&bad[..]),
+                Err(Error::BadCrc { .. }) | Err(_)
+            ),
+            "byte {i}"
+        );
         if i >= batch::field::CRC_START && RecordBatch::new_checked(&bad[..]).is_ok() {
-            assert!(matches!(RecordBatch::new_checked(&bad[..]).unwrap().verify_crc(), Err(Error::BadCrc { .. })));
+            assert!(matches!(
+                RecordBatch::new_checked(&bad[..]).unwrap().verify_crc(),
+                Err(Error::BadCrc { .. })
+            ));
         }
     }
     for cut in 0..bytes.len() {
-        assert!(RecordBatch::new_checked(&bytes[..cut]).is_err(), "cut {cut}");
+        assert!(
+            RecordBatch::new_checked(&bytes[..cut]).is_err(),
+            "cut {cut}"
+        );
     }
     let mut bad = bytes.clone();
     bad[16] = 3;
-    assert_eq!(RecordBatch::new_checked(&bad[..]).err(), Some(Error::UnsupportedMagic(3)));
+    assert_eq!(
+        RecordBatch::new_checked(&bad[..]).err(),
+        Some(Error::UnsupportedMagic(3))
+    );
 }
 
 #[test]
@@ -175,23 +266,42 @@ fn legacy_messages_are_readable() {
     let set = legacy_set();
     let entries: Vec<_> = RecordSet::new(&set).map(Result::unwrap).collect();
     assert_eq!(entries.len(), 2);
-    let Batch::Legacy(m0) = entries[0] else { panic!("expected legacy") };
-    assert_eq!((m0.offset, m0.magic, m0.timestamp, m0.key, m0.value), (10, 0, None, None, Some(&b"hello"[..])));
-    let Batch::Legacy(m1) = entries[1] else { panic!("expected legacy") };
-    assert_eq!((m1.offset, m1.magic, m1.timestamp), (11, 1, Some(1_600_000_000_000)));
+    let Batch::Legacy(m0) = entries[0] else {
+        panic!("expected legacy")
+    };
+    assert_eq!(
+        (m0.offset, m0.magic, m0.timestamp, m0.key, m0.value),
+        (10, 0, None, None, Some(&b"hello"[..]))
+    );
+    let Batch::Legacy(m1) = entries[1] else {
+        panic!("expected legacy")
+    };
+    assert_eq!(
+        (m1.offset, m1.magic, m1.timestamp),
+        (11, 1, Some(1_600_000_000_000))
+    );
     assert_eq!(m1.compression(), Ok(Compression::None));
     let mut bad = set.clone();
     bad[27] ^= 0xff; // inside the first value
-    assert!(matches!(RecordSet::new(&bad).next(), Some(Err(Error::BadCrc { .. }))));
+    assert!(matches!(
+        RecordSet::new(&bad).next(),
+        Some(Err(Error::BadCrc { .. }))
+    ));
 }
 
 #[test]
 fn control_records() {
     assert_eq!(
         ControlRecord::parse(&[0, 0, 0, 1]),
-        Ok(ControlRecord { version: 0, kind: ControlRecordType::Commit })
+        Ok(ControlRecord {
+            version: 0,
+            kind: ControlRecordType::Commit
+        })
     );
-    assert_eq!(ControlRecord::parse(&[0, 0, 0, 0]).unwrap().kind, ControlRecordType::Abort);
+    assert_eq!(
+        ControlRecord::parse(&[0, 0, 0, 0]).unwrap().kind,
+        ControlRecordType::Abort
+    );
     assert_eq!(ControlRecord::parse(&[0, 0]), Err(Error::Truncated));
 }
 
@@ -204,7 +314,9 @@ impl compression::Codec for Reverse {
     }
     fn compress(&mut self, input: &[u8], output: &mut [u8]) -> crate::Result<usize> {
         let out = output.get_mut(..input.len()).ok_or(Error::BufferTooSmall)?;
-        out.iter_mut().zip(input.iter().rev()).for_each(|(o, i)| *o = *i);
+        out.iter_mut()
+            .zip(input.iter().rev())
+            .for_each(|(o, i)| *o = *i);
         Ok(input.len())
     }
     fn decompress(&mut self, input: &[u8], output: &mut [u8]) -> crate::Result<usize> {
@@ -221,9 +333,16 @@ fn compression_hook_is_called_both_ways() {
     let bytes = b.finish_compressed(&mut Reverse, &mut scratch).unwrap();
     let batch = RecordBatch::new_verified(&*bytes).unwrap();
     assert_eq!(batch.attributes().compression(), Ok(Compression::Lz4));
-    assert_eq!(batch.records().err(), Some(Error::UnsupportedCompression(3)));
+    assert_eq!(
+        batch.records().err(),
+        Some(Error::UnsupportedCompression(3))
+    );
     let mut out = [0u8; 256];
-    let records: Vec<_> = batch.records_decompressed(&mut Reverse, &mut out).unwrap().map(Result::unwrap).collect();
+    let records: Vec<_> = batch
+        .records_decompressed(&mut Reverse, &mut out)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     assert_eq!(records[0].value, Some(&b"value"[..]));
 }
 

@@ -7,6 +7,9 @@
 //! impl that
 //! - reads/writes present fields in order, skipping fields absent at the version
 //!   (absent fields decode to their default and are not written);
+//! - refuses to encode `None` in a version where a field marked `; null V..`
+//!   is not nullable (Kafka's schemas make some fields nullable only from a
+//!   later version, e.g. Metadata's topic list from v1);
 //! - in flexible versions, ends the struct with a tagged-field section: known
 //!   tags are decoded, unknown tags skipped, and a tagged field is written only
 //!   when it differs from its default (as the Java client does).
@@ -25,6 +28,7 @@
 ///         pub since_v3: &'a str => 3..,
 ///         pub with_default: i64 = -1 => 1..=4,
 ///         @tag 0 pub tagged: Option<&'a str> => 12..,
+///         pub null_from_v1: Option<&'a str> => 0..; null 1..,
 ///     }
 /// }
 /// ```
@@ -45,7 +49,7 @@ macro_rules! wire_struct {
         $(
             $(#[doc = $doc:literal])*
             $(@tag $tag:literal)?
-            pub $field:ident : $ty:ty $(= $default:expr)? => $versions:expr,
+            pub $field:ident : $ty:ty $(= $default:expr)? => $versions:expr $(; null $nullable:expr)?,
         )*
     }) => {
         $(#[$meta])*
@@ -67,6 +71,11 @@ macro_rules! wire_struct {
                 $(
                     if ($versions).contains(&v.version) {
                         out.$field = $crate::wire::testing::Arbitrary::arbitrary(g, v);
+                        $(
+                            while out.$field.is_none() && !($nullable).contains(&v.version) {
+                                out.$field = $crate::wire::testing::Arbitrary::arbitrary(g, v);
+                            }
+                        )?
                     }
                 )*
                 out
@@ -111,6 +120,13 @@ macro_rules! wire_struct {
             ) -> $crate::Result<()> {
                 $(
                     if wire_struct!(@tag_of $($tag)?).is_none() && ($versions).contains(&v.version) {
+                        $(
+                            if self.$field.is_none() && !($nullable).contains(&v.version) {
+                                return Err($crate::Error::Malformed(concat!(
+                                    "null ", stringify!($field), " in a version where it is not nullable"
+                                )));
+                            }
+                        )?
                         <$ty as $crate::wire::Wire>::encode(&self.$field, w, v)?;
                     }
                 )*

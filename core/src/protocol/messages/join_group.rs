@@ -59,7 +59,7 @@ wire_struct! {
         /// The group protocol type, or null (v7+).
         pub protocol_type: Option<&'a str> => 7..,
         /// The protocol chosen by the coordinator (nullable from v7).
-        pub protocol_name: Option<&'a str> => 0..,
+        pub protocol_name: Option<&'a str> => 0..; null 7..,
         /// The member id of the group leader.
         pub leader: &'a str => 0..,
         /// True if the leader must skip running the assignment (v9+).

@@ -165,7 +165,10 @@ mod tests {
         let topic = req.topics.iter().next().unwrap();
         assert_eq!(topic.name, "foo");
         let p = topic.partitions.iter().next().unwrap();
-        assert_eq!((p.partition_index, p.current_leader_epoch, p.timestamp), (0, 3, -1));
+        assert_eq!(
+            (p.partition_index, p.current_leader_epoch, p.timestamp),
+            (0, 3, -1)
+        );
     }
 
     #[test]
@@ -186,7 +189,15 @@ mod tests {
             0x00,                       // tagged fields: none
         ];
         let resp: ListOffsetsResponse = golden(BYTES, 6);
-        let p = resp.topics.iter().next().unwrap().partitions.iter().next().unwrap();
+        let p = resp
+            .topics
+            .iter()
+            .next()
+            .unwrap()
+            .partitions
+            .iter()
+            .next()
+            .unwrap();
         assert_eq!(p.timestamp, 0x0180_0000_0000);
         assert_eq!((p.offset, p.leader_epoch), (42, 5));
 

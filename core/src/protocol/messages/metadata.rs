@@ -9,7 +9,7 @@ wire_struct! {
         /// The topic id (v10+).
         pub topic_id: Uuid => 10..,
         /// The topic name (null when querying by id, v10+).
-        pub name: Option<&'a str> => 0..,
+        pub name: Option<&'a str> => 0..; null 10..,
     }
 }
 
@@ -18,7 +18,7 @@ wire_struct! {
     pub struct MetadataRequest<'a> {
         /// The topics to fetch metadata for; null (v1+) means all topics.
         /// In v0 an empty array means all topics.
-        pub topics: Option<Array<'a, MetadataRequestTopic<'a>>> => 0..,
+        pub topics: Option<Array<'a, MetadataRequestTopic<'a>>> => 0..; null 1..,
         /// Whether the broker may auto-create requested topics.
         pub allow_auto_topic_creation: bool = true => 4..,
         /// Whether to include cluster authorized operations (v8-10).
@@ -68,7 +68,7 @@ wire_struct! {
         /// The topic error, or 0 if there was no error.
         pub error_code: ErrorCode => 0..,
         /// The topic name; null (v12+) for unknown topics queried by id.
-        pub name: Option<&'a str> => 0..,
+        pub name: Option<&'a str> => 0..; null 12..,
         /// The topic id; zero for unknown topics queried by name.
         pub topic_id: Uuid => 10..,
         /// True if the topic is internal.
@@ -194,7 +194,11 @@ mod tests {
         );
         assert_eq!(resp.cluster_id, Some("abc"));
         assert_eq!(resp.controller_id, 1);
-        assert_eq!(resp.cluster_authorized_operations, i32::MIN, "absent from v11");
+        assert_eq!(
+            resp.cluster_authorized_operations,
+            i32::MIN,
+            "absent from v11"
+        );
         let t = resp.topics.iter().next().unwrap();
         assert_eq!(t.error_code, ErrorCode::NONE);
         assert_eq!(t.name, Some("foo"));

@@ -55,7 +55,7 @@ where
         }
         if !buf.is_empty() {
             let at = g.below(buf.len() as u64) as usize;
-            let mut flipped = Vec::from(&buf[..]);
+            let mut flipped = Vec::from(buf);
             flipped[at] ^= 1 << g.below(8);
             if let Ok(decoded) = T::decode(&mut Reader::new(flipped.leak()), v) {
                 // Whatever decoded must encode again (lazy arrays were validated).
@@ -87,4 +87,68 @@ macro_rules! message_properties {
 message_properties! {
     api_versions_request => ApiVersionsRequest<'static>,
     api_versions_response => ApiVersionsResponse<'static>,
+    produce_request => ProduceRequest<'static>,
+    produce_response => ProduceResponse<'static>,
+    fetch_request => FetchRequest<'static>,
+    fetch_response => FetchResponse<'static>,
+    list_offsets_request => ListOffsetsRequest<'static>,
+    list_offsets_response => ListOffsetsResponse<'static>,
+    metadata_request => MetadataRequest<'static>,
+    metadata_response => MetadataResponse<'static>,
+    create_topics_request => CreateTopicsRequest<'static>,
+    create_topics_response => CreateTopicsResponse<'static>,
+    delete_topics_request => DeleteTopicsRequest<'static>,
+    delete_topics_response => DeleteTopicsResponse<'static>,
+    create_partitions_request => CreatePartitionsRequest<'static>,
+    create_partitions_response => CreatePartitionsResponse<'static>,
+    find_coordinator_request => FindCoordinatorRequest<'static>,
+    find_coordinator_response => FindCoordinatorResponse<'static>,
+    join_group_request => JoinGroupRequest<'static>,
+    join_group_response => JoinGroupResponse<'static>,
+    heartbeat_request => HeartbeatRequest<'static>,
+    heartbeat_response => HeartbeatResponse,
+    leave_group_request => LeaveGroupRequest<'static>,
+    leave_group_response => LeaveGroupResponse<'static>,
+    sync_group_request => SyncGroupRequest<'static>,
+    sync_group_response => SyncGroupResponse<'static>,
+    describe_groups_request => DescribeGroupsRequest<'static>,
+    describe_groups_response => DescribeGroupsResponse<'static>,
+    list_groups_request => ListGroupsRequest<'static>,
+    list_groups_response => ListGroupsResponse<'static>,
+    sasl_handshake_request => SaslHandshakeRequest<'static>,
+    sasl_handshake_response => SaslHandshakeResponse<'static>,
+    init_producer_id_request => InitProducerIdRequest<'static>,
+    init_producer_id_response => InitProducerIdResponse,
+    sasl_authenticate_request => SaslAuthenticateRequest<'static>,
+    sasl_authenticate_response => SaslAuthenticateResponse<'static>,
+    offset_commit_request => OffsetCommitRequest<'static>,
+    offset_commit_response => OffsetCommitResponse<'static>,
+    offset_fetch_request => OffsetFetchRequest<'static>,
+    offset_fetch_response => OffsetFetchResponse<'static>,
+}
+
+/// Concatenates hand-assembled pieces of a golden message.
+pub(super) fn cat(pieces: &[&[u8]]) -> Vec<u8> {
+    pieces.concat()
+}
+
+/// Golden-bytes check: `bytes` decode at `version` to exactly `expected`,
+/// consuming every byte, and both `expected` (built from parts) and the decoded
+/// value encode back to `bytes`. Returns the decoded value for further checks.
+pub(super) fn assert_golden<'a, T>(bytes: &'a [u8], version: i16, expected: &T) -> T
+where
+    T: Message<'a> + PartialEq,
+{
+    let v = T::wire_version(version).unwrap();
+    let mut r = Reader::new(bytes);
+    let decoded = T::decode(&mut r, v).expect("golden bytes decode");
+    assert!(r.is_empty(), "decode left {} bytes at {v:?}", r.remaining());
+    assert_eq!(&decoded, expected, "decoded value at {v:?}");
+    for (what, value) in [("expected", expected), ("decoded", &decoded)] {
+        let mut buf = std::vec![0u8; value.encoded_len(v).unwrap()];
+        let mut w = Writer::new(&mut buf);
+        value.encode(&mut w, v).unwrap();
+        assert_eq!(w.written(), bytes, "{what} value re-encoded at {v:?}");
+    }
+    decoded
 }
