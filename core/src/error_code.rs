@@ -371,6 +371,9 @@ impl fmt::Display for ErrorCode {
     }
 }
 
+/// A Kafka error code is also a Rust error, so `?` can carry it.
+impl core::error::Error for ErrorCode {}
+
 /// Wraps a wire value; never fails, because unknown codes are kept as-is.
 impl From<i16> for ErrorCode {
     #[inline]
