@@ -2,7 +2,8 @@
 //! one header, 100 records a batch. Reports records/s (elements) and bytes/s.
 //!
 //! `cargo bench -p microkafka-core --bench record_batch` (add
-//! `--features crc-slice16` for the host CRC tables).
+//! `--features crc-slice16` for the host CRC tables; the `crc32c_tables`
+//! group compares both table sizes in the same run).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use microkafka_core::record::{
@@ -88,6 +89,16 @@ fn bench(c: &mut Criterion) {
             )))
         })
     });
+    g.finish();
+
+    // The two CRC-32C table sizes side by side in one run (the crate picks one by
+    // the `crc-slice16` feature): 1 KiB of tables for firmware, 16 KiB for hosts.
+    let mut g = c.benchmark_group("crc32c_tables");
+    g.throughput(Throughput::Bytes((len - 21) as u64));
+    let table1 = crc::Crc::<u32, crc::Table<1>>::new(&crc::CRC_32_ISCSI);
+    let table16 = crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_ISCSI);
+    g.bench_function("table1", |b| b.iter(|| black_box(table1.checksum(black_box(&batch_bytes[21..])))));
+    g.bench_function("slice16", |b| b.iter(|| black_box(table16.checksum(black_box(&batch_bytes[21..])))));
     g.finish();
 }
 
