@@ -18,6 +18,7 @@
 
 #[macro_use]
 pub mod wire;
+pub mod balancer;
 mod error;
 mod error_code;
 pub mod protocol;
