@@ -19,6 +19,7 @@
 #[macro_use]
 pub mod wire;
 pub mod balancer;
+pub mod client;
 mod error;
 mod error_code;
 pub mod protocol;

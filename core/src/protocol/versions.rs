@@ -131,6 +131,11 @@ enum Choice {
 }
 
 impl NegotiatedVersions {
+    /// Nothing negotiated: every API reports [`Error::ApiNotSupported`].
+    pub const NONE: NegotiatedVersions = NegotiatedVersions {
+        chosen: [Choice::NotAdvertised; ApiKey::ALL.len()],
+    };
+
     /// Negotiates against the ranges a broker advertised in its ApiVersions response.
     ///
     /// For every API both know, the highest version in the overlap of the
