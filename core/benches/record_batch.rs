@@ -97,8 +97,12 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Bytes((len - 21) as u64));
     let table1 = crc::Crc::<u32, crc::Table<1>>::new(&crc::CRC_32_ISCSI);
     let table16 = crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_ISCSI);
-    g.bench_function("table1", |b| b.iter(|| black_box(table1.checksum(black_box(&batch_bytes[21..])))));
-    g.bench_function("slice16", |b| b.iter(|| black_box(table16.checksum(black_box(&batch_bytes[21..])))));
+    g.bench_function("table1", |b| {
+        b.iter(|| black_box(table1.checksum(black_box(&batch_bytes[21..]))))
+    });
+    g.bench_function("slice16", |b| {
+        b.iter(|| black_box(table16.checksum(black_box(&batch_bytes[21..]))))
+    });
     g.finish();
 }
 

@@ -10,7 +10,9 @@ use microkafka_core::protocol::frame::{
 use microkafka_core::protocol::messages::*;
 use microkafka_core::protocol::versions::client_versions;
 use microkafka_core::protocol::{ApiKey, RequestHeader};
-use microkafka_core::record::{Batch, BatchOptions, RecordBatch, RecordBatchBuilder, RecordHeader, RecordSet};
+use microkafka_core::record::{
+    Batch, BatchOptions, RecordBatch, RecordBatchBuilder, RecordHeader, RecordSet,
+};
 use microkafka_core::wire::{Array, Reader, Uuid};
 
 const MAX_FRAME: usize = 1 << 20;
@@ -19,8 +21,16 @@ fn batch(records: &[(&[u8], &[u8])]) -> Vec<u8> {
     let mut buf = vec![0u8; 4096];
     let mut b = RecordBatchBuilder::new(&mut buf, BatchOptions::default()).unwrap();
     for (i, (k, v)) in records.iter().enumerate() {
-        b.append(1_700_000_000_000 + i as i64, Some(k), Some(v), &[RecordHeader { key: "i", value: Some(&[i as u8]) }])
-            .unwrap();
+        b.append(
+            1_700_000_000_000 + i as i64,
+            Some(k),
+            Some(v),
+            &[RecordHeader {
+                key: "i",
+                value: Some(&[i as u8]),
+            }],
+        )
+        .unwrap();
     }
     b.finish().unwrap().to_vec()
 }
@@ -48,8 +58,14 @@ fn broker_produce(frame: &[u8], log: &mut Vec<u8>, next_offset: &mut i64) -> (i3
 
 #[test]
 fn produce_then_fetch_at_every_kafka4_version() {
-    let sent: Vec<(Vec<u8>, Vec<u8>)> =
-        (0..5).map(|i| (format!("key-{i}").into_bytes(), format!("value-{i}").repeat(i + 1).into_bytes())).collect();
+    let sent: Vec<(Vec<u8>, Vec<u8>)> = (0..5)
+        .map(|i| {
+            (
+                format!("key-{i}").into_bytes(),
+                format!("value-{i}").repeat(i + 1).into_bytes(),
+            )
+        })
+        .collect();
     let as_refs: Vec<(&[u8], &[u8])> = sent.iter().map(|(k, v)| (&k[..], &v[..])).collect();
     let produce_versions = client_versions(ApiKey::Produce);
     let fetch_versions = client_versions(ApiKey::Fetch);
@@ -58,9 +74,20 @@ fn produce_then_fetch_at_every_kafka4_version() {
 
     for pv in produce_versions.min..=produce_versions.max {
         let records = batch(&as_refs);
-        let partitions = [PartitionProduceData { index: 0, records: Some(&records) }];
-        let topics = [TopicProduceData { name: "events", partition_data: Array::new(&partitions) }];
-        let request = ProduceRequest { acks: -1, timeout_ms: 1000, topic_data: Array::new(&topics), ..Default::default() };
+        let partitions = [PartitionProduceData {
+            index: 0,
+            records: Some(&records),
+        }];
+        let topics = [TopicProduceData {
+            name: "events",
+            partition_data: Array::new(&partitions),
+        }];
+        let request = ProduceRequest {
+            acks: -1,
+            timeout_ms: 1000,
+            topic_data: Array::new(&topics),
+            ..Default::default()
+        };
         let mut frame = vec![0u8; 8192];
         let n = encode_request(&mut frame, 7, Some("e2e"), pv, &request).unwrap();
         let mut log = Vec::new();
@@ -70,10 +97,21 @@ fn produce_then_fetch_at_every_kafka4_version() {
         assert_eq!(next_offset, 105);
 
         for fv in fetch_versions.min..=fetch_versions.max {
-            let data = [FetchPartitionData { high_watermark: next_offset, records: Some(&log), ..Default::default() }];
+            let data = [FetchPartitionData {
+                high_watermark: next_offset,
+                records: Some(&log),
+                ..Default::default()
+            }];
             let topic_id = Uuid([7; 16]);
-            let responses = [FetchableTopicResponse { topic: "events", topic_id, partitions: Array::new(&data) }];
-            let response = FetchResponse { responses: Array::new(&responses), ..Default::default() };
+            let responses = [FetchableTopicResponse {
+                topic: "events",
+                topic_id,
+                partitions: Array::new(&data),
+            }];
+            let response = FetchResponse {
+                responses: Array::new(&responses),
+                ..Default::default()
+            };
             let n = encode_response(&mut frame, 8, fv, &response).unwrap();
             let (body, _) = split_frame(&frame[..n], MAX_FRAME).unwrap().unwrap();
             let (header, fetched) = decode_response::<FetchResponse<'_>>(body, fv).unwrap();
@@ -89,13 +127,23 @@ fn produce_then_fetch_at_every_kafka4_version() {
             assert_eq!(partition.high_watermark, 105);
             let mut got = Vec::new();
             for entry in RecordSet::new(partition.records.unwrap()) {
-                let Batch::V2(b) = entry.unwrap() else { panic!("legacy entry") };
+                let Batch::V2(b) = entry.unwrap() else {
+                    panic!("legacy entry")
+                };
                 for r in b.records().unwrap() {
                     let r = r.unwrap();
-                    got.push((b.base_offset() + i64::from(r.offset_delta), r.key.unwrap().to_vec(), r.value.unwrap().to_vec()));
+                    got.push((
+                        b.base_offset() + i64::from(r.offset_delta),
+                        r.key.unwrap().to_vec(),
+                        r.value.unwrap().to_vec(),
+                    ));
                 }
             }
-            let want: Vec<_> = sent.iter().enumerate().map(|(i, (k, v))| (100 + i as i64, k.clone(), v.clone())).collect();
+            let want: Vec<_> = sent
+                .iter()
+                .enumerate()
+                .map(|(i, (k, v))| (100 + i as i64, k.clone(), v.clone()))
+                .collect();
             assert_eq!(got, want, "Produce v{pv} / Fetch v{fv}");
         }
     }

@@ -240,8 +240,18 @@ mod tests {
         assert_eq!(split_frame(&frame[..2], 16), Ok(None));
         assert_eq!(split_frame(&frame[..6], 16), Ok(None));
         assert_eq!(split_frame(&frame, 16), Ok(Some((&frame[4..7], 7))));
-        assert_eq!(split_frame(&frame, 2), Err(Error::TooLarge { what: "frame", size: 3, limit: 2 }));
-        assert_eq!(split_frame(&[0xff, 0xff, 0xff, 0xff], 16), Err(Error::InvalidLength));
+        assert_eq!(
+            split_frame(&frame, 2),
+            Err(Error::TooLarge {
+                what: "frame",
+                size: 3,
+                limit: 2
+            })
+        );
+        assert_eq!(
+            split_frame(&[0xff, 0xff, 0xff, 0xff], 16),
+            Err(Error::InvalidLength)
+        );
         // The limit is checked from the prefix alone, before the body arrives.
         assert!(split_frame(&[0x7f, 0xff, 0xff, 0xff], DEFAULT_MAX_FRAME_SIZE).is_err());
     }
@@ -261,7 +271,10 @@ mod tests {
         let mut buf = [0u8; 64];
         // Heartbeat v4 response: size, correlation id, empty header tags (v1), then body.
         let n = encode_response(&mut buf, 9, 4, &HeartbeatResponse::default()).unwrap();
-        assert_eq!(&buf[..n], &[0, 0, 0, 12, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0][..n]);
+        assert_eq!(
+            &buf[..n],
+            &[0, 0, 0, 12, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0][..n]
+        );
         assert_eq!(&buf[..9], &[0, 0, 0, (n - 4) as u8, 0, 0, 0, 9, 0]);
         // ApiVersions v3 response: no header tag section even though the body is flexible.
         let n = encode_response(&mut buf, 9, 3, &ApiVersionsResponse::default()).unwrap();
@@ -273,18 +286,40 @@ mod tests {
     #[test]
     fn request_frames_round_trip_and_check_the_api() {
         let mut buf = [0u8; 64];
-        let req = HeartbeatRequest { group_id: "g", generation_id: 3, member_id: "m", ..Default::default() };
+        let req = HeartbeatRequest {
+            group_id: "g",
+            generation_id: 3,
+            member_id: "m",
+            ..Default::default()
+        };
         let n = encode_request(&mut buf, 5, None, 4, &req).unwrap();
         let (body, _) = split_frame(&buf[..n], 64).unwrap().unwrap();
         let (header, back) = decode_request::<HeartbeatRequest<'_>>(body).unwrap();
-        assert_eq!((header.api_key, header.api_version, header.correlation_id, header.client_id), (12, 4, 5, None));
+        assert_eq!(
+            (
+                header.api_key,
+                header.api_version,
+                header.correlation_id,
+                header.client_id
+            ),
+            (12, 4, 5, None)
+        );
         assert_eq!(back, req);
-        assert!(matches!(decode_request::<ApiVersionsRequestAlias<'_>>(body), Err(Error::Malformed(_))));
+        assert!(matches!(
+            decode_request::<ApiVersionsRequestAlias<'_>>(body),
+            Err(Error::Malformed(_))
+        ));
         assert_eq!(
             encode_request(&mut buf, 5, None, 99, &req),
-            Err(Error::UnsupportedVersion { api: ApiKey::Heartbeat, version: 99 })
+            Err(Error::UnsupportedVersion {
+                api: ApiKey::Heartbeat,
+                version: 99
+            })
         );
-        assert_eq!(encode_request(&mut buf[..10], 5, None, 4, &req), Err(Error::BufferTooSmall));
+        assert_eq!(
+            encode_request(&mut buf[..10], 5, None, 4, &req),
+            Err(Error::BufferTooSmall)
+        );
     }
 
     type ApiVersionsRequestAlias<'a> = crate::protocol::messages::ApiVersionsRequest<'a>;
