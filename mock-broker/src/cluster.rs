@@ -1,0 +1,843 @@
+//! The cluster without I/O: state, request handling, timers, control.
+//!
+//! [`Cluster`] is what every broker of the mock shares. A transport (the
+//! tokio server in [`crate::server`], or a test) opens a [`Session`] per
+//! client connection, hands each request frame to [`Cluster::handle`] with
+//! the current time, and sends what comes back. Answers that wait (a
+//! JoinGroup until the rebalance completes, a Fetch until data arrives) come
+//! out later from [`Cluster::take_completions`]; [`Cluster::poll_timeout`]
+//! says when to call [`Cluster::handle_timeout`]. Nothing here reads a clock
+//! or touches a socket, so tests drive it deterministically.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use microkafka_core::protocol::versions::codec_versions;
+use microkafka_core::protocol::{ApiKey, RequestHeader};
+use microkafka_core::wire::{Reader, Uuid};
+use microkafka_core::ErrorCode;
+
+use crate::config::{Config, SaslUser};
+use crate::faults::{Fault, FaultAction, Faults, RequestLog, RequestRecord};
+use crate::group::{GroupLimits, Groups};
+use crate::handlers::{self, Answer, Cx};
+use crate::ids::Ids;
+use crate::topics::{LogSettings, Placement, Topics};
+use crate::versions::advertised;
+
+/// Identifies a connection within a cluster.
+pub type ConnId = u64;
+
+/// One client connection's state: which broker it reached, its
+/// authentication progress, and the sequence numbers of its requests.
+#[derive(Debug)]
+pub struct Session {
+    id: ConnId,
+    broker: i32,
+    client_host: String,
+    pub(crate) auth: Auth,
+    next_seq: u64,
+}
+
+/// Where a connection is in SASL authentication.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Auth {
+    /// No users configured: everything is allowed.
+    Open,
+    /// Waiting for SaslHandshake.
+    Handshake,
+    /// Handshake done (`raw`: v0, so the token comes as a bare frame rather
+    /// than a SaslAuthenticate request).
+    Authenticate { raw: bool },
+    /// Authenticated as this user.
+    Done(String),
+}
+
+impl Session {
+    /// This connection's id (completions name it).
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// The broker (node id) this connection reached.
+    pub fn broker(&self) -> i32 {
+        self.broker
+    }
+}
+
+/// What to do with a request's answer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Send this frame (size prefix included) once every earlier request on
+    /// the connection has been answered.
+    Respond(Vec<u8>),
+    /// Nothing to send (Produce with acks=0); later responses need not wait for it.
+    Nothing,
+    /// The answer comes later as a [`Completion`] with this request's sequence
+    /// number (a JoinGroup waiting for the rebalance, a Fetch long-poll).
+    Later,
+    /// Send this frame, if any, after the earlier ones, then close the
+    /// connection (bad bytes, failed authentication, an injected fault).
+    Close(Option<Vec<u8>>),
+}
+
+/// The result of [`Cluster::handle`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct Handled {
+    /// The request's sequence number on its connection (0, 1, 2, ...):
+    /// responses are sent in this order.
+    pub seq: u64,
+    /// What to send.
+    pub outcome: Outcome,
+}
+
+/// An answer that was not ready when its request was handled.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Completion {
+    /// The connection it goes to (it may have closed meanwhile: drop it then).
+    pub conn: ConnId,
+    /// The request's sequence number on that connection.
+    pub seq: u64,
+    /// The response frame, size prefix included.
+    pub frame: Vec<u8>,
+}
+
+/// Where a deferred answer goes and how to encode it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ReplyTo {
+    pub(crate) conn: ConnId,
+    pub(crate) seq: u64,
+    pub(crate) correlation_id: i32,
+    pub(crate) version: i16,
+}
+
+/// A broker of the cluster as clients see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerInfo {
+    /// The node id (1-based).
+    pub node_id: i32,
+    /// The advertised host.
+    pub host: String,
+    /// The advertised port (0 until the listener is bound).
+    pub port: i32,
+    /// False while the broker is down.
+    pub up: bool,
+}
+
+/// Why a control operation could not be applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ControlError {
+    /// No broker with this node id.
+    UnknownBroker(i32),
+    /// No such topic or partition.
+    UnknownPartition(String, i32),
+    /// A topic could not be created (the Kafka error CreateTopics would give).
+    Create(ErrorCode),
+    /// A listener could not be bound again when bringing a broker up.
+    Io(String),
+}
+
+impl std::fmt::Display for ControlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ControlError::UnknownBroker(id) => write!(f, "no broker with node id {id}"),
+            ControlError::UnknownPartition(t, p) => write!(f, "no partition {t}[{p}]"),
+            ControlError::Create(code) => write!(f, "topic not created: {code:?}"),
+            ControlError::Io(e) => write!(f, "listener: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ControlError {}
+
+/// A Fetch waiting for data (`min_bytes`) until its `max_wait_ms` passes.
+#[derive(Debug)]
+struct ParkedFetch {
+    conn: ConnId,
+    broker: i32,
+    seq: u64,
+    client_host: String,
+    /// The request frame body, decoded again on every re-evaluation.
+    frame: Vec<u8>,
+    deadline: Instant,
+}
+
+/// The shared state of every broker, and the request handling over it.
+#[derive(Debug)]
+pub struct Cluster {
+    pub(crate) config: Config,
+    pub(crate) brokers: Vec<BrokerInfo>,
+    latency: Vec<Duration>,
+    pub(crate) topics: Topics,
+    pub(crate) groups: Groups,
+    /// Group coordinators moved by the control surface.
+    coordinator_overrides: HashMap<String, i32>,
+    next_producer_id: i64,
+    /// Transactional id → (producer id, epoch).
+    pub(crate) transactional: HashMap<String, (i64, i16)>,
+    pub(crate) ids: Ids,
+    pub(crate) faults: Faults,
+    requests: RequestLog,
+    parked: Vec<ParkedFetch>,
+    /// Set by appends: parked fetches are looked at again.
+    pub(crate) data_arrived: bool,
+    completions: Vec<Completion>,
+    next_conn: ConnId,
+}
+
+impl Cluster {
+    /// A cluster as `config` describes it, brokers up, ports unknown until
+    /// [`set_broker_address`](Self::set_broker_address).
+    pub fn new(config: Config) -> Self {
+        let brokers = (1..=config.broker_count() as i32)
+            .map(|node_id| BrokerInfo {
+                node_id,
+                host: config
+                    .advertised_host
+                    .clone()
+                    .unwrap_or_else(|| "127.0.0.1".to_owned()),
+                port: 0,
+                up: true,
+            })
+            .collect::<Vec<_>>();
+        let limits = GroupLimits {
+            min_session_timeout: config.group_min_session_timeout,
+            max_session_timeout: config.group_max_session_timeout,
+            initial_rebalance_delay: config.group_initial_rebalance_delay,
+        };
+        Cluster {
+            latency: vec![Duration::ZERO; brokers.len()],
+            brokers,
+            topics: Topics::default(),
+            groups: Groups::new(limits),
+            coordinator_overrides: HashMap::new(),
+            next_producer_id: 1000,
+            transactional: HashMap::new(),
+            ids: Ids::new(config.seed),
+            faults: Faults::default(),
+            requests: RequestLog::new(config.record_requests),
+            parked: Vec::new(),
+            data_arrived: false,
+            completions: Vec::new(),
+            next_conn: 1,
+            config,
+        }
+    }
+
+    /// The configuration the cluster was made with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Every broker, up or down.
+    pub fn brokers(&self) -> &[BrokerInfo] {
+        &self.brokers
+    }
+
+    /// Sets the address a broker advertises (once its listener is bound).
+    pub fn set_broker_address(
+        &mut self,
+        node_id: i32,
+        addr: SocketAddr,
+    ) -> Result<(), ControlError> {
+        let host = match &self.config.advertised_host {
+            Some(h) => h.clone(),
+            None if addr.ip().is_unspecified() => "127.0.0.1".to_owned(),
+            None => addr.ip().to_string(),
+        };
+        let b = self.broker_mut(node_id)?;
+        b.host = host;
+        b.port = i32::from(addr.port());
+        Ok(())
+    }
+
+    fn broker_mut(&mut self, node_id: i32) -> Result<&mut BrokerInfo, ControlError> {
+        self.brokers
+            .iter_mut()
+            .find(|b| b.node_id == node_id)
+            .ok_or(ControlError::UnknownBroker(node_id))
+    }
+
+    pub(crate) fn broker(&self, node_id: i32) -> Option<&BrokerInfo> {
+        self.brokers.iter().find(|b| b.node_id == node_id)
+    }
+
+    pub(crate) fn is_up(&self, node_id: i32) -> bool {
+        self.broker(node_id).is_some_and(|b| b.up)
+    }
+
+    /// Opens a session for a new connection to broker `node_id` from `peer`.
+    pub fn open_session(&mut self, node_id: i32, peer: Option<SocketAddr>) -> Session {
+        let id = self.next_conn;
+        self.next_conn += 1;
+        Session {
+            id,
+            broker: node_id,
+            client_host: peer.map_or_else(|| "/127.0.0.1".to_owned(), |p| format!("/{}", p.ip())),
+            auth: if self.config.sasl_users.is_empty() {
+                Auth::Open
+            } else {
+                Auth::Handshake
+            },
+            next_seq: 0,
+        }
+    }
+
+    /// Forgets a closed connection's waiting requests.
+    pub fn close_session(&mut self, session: &Session) {
+        self.parked.retain(|p| p.conn != session.id);
+    }
+
+    /// Handles one request frame body (after the size prefix) received on
+    /// `session` at `now`.
+    pub fn handle(&mut self, session: &mut Session, frame: &[u8], now: Instant) -> Handled {
+        let seq = session.next_seq;
+        session.next_seq += 1;
+        let outcome = self.handle_frame(session, seq, frame, now);
+        self.after_request(now);
+        let outcome = match outcome {
+            Outcome::Later => self
+                .take_own_completion(session.id, seq)
+                .map_or(Outcome::Later, Outcome::Respond),
+            other => other,
+        };
+        Handled { seq, outcome }
+    }
+
+    fn handle_frame(
+        &mut self,
+        session: &mut Session,
+        seq: u64,
+        frame: &[u8],
+        now: Instant,
+    ) -> Outcome {
+        if !self.is_up(session.broker) {
+            return Outcome::Close(None);
+        }
+        if session.auth == (Auth::Authenticate { raw: true }) {
+            return handlers::sasl::raw_token(self, session, frame);
+        }
+        let mut r = Reader::new(frame);
+        let Ok(header) = RequestHeader::decode(&mut r) else {
+            return Outcome::Close(None);
+        };
+        self.requests.push(|| RequestRecord {
+            broker: session.broker,
+            api_key: header.api_key,
+            api_version: header.api_version,
+            correlation_id: header.correlation_id,
+            client_id: header.client_id.map(str::to_owned),
+            connection: session.id,
+        });
+        // A request for an API without a response schema here cannot be
+        // answered in a form the client would parse; Kafka closes too.
+        let Some(api) = header.api() else {
+            return Outcome::Close(None);
+        };
+        let before_auth = !matches!(session.auth, Auth::Open | Auth::Done(_));
+        if before_auth
+            && !matches!(
+                api,
+                ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+            )
+        {
+            // As Kafka: anything else before authentication ends the connection.
+            return Outcome::Close(None);
+        }
+        let kafka4 = self.config.kafka4;
+        if api == ApiKey::ApiVersions && !advertised(api, kafka4).contains(header.api_version) {
+            return Outcome::Respond(handlers::api_versions::unsupported(
+                header.correlation_id,
+                kafka4,
+            ));
+        }
+        if !codec_versions(api).contains(header.api_version) {
+            return Outcome::Close(None);
+        }
+        let mut forced = (!advertised(api, kafka4).contains(header.api_version))
+            .then_some(ErrorCode::UNSUPPORTED_VERSION);
+        if forced.is_none() {
+            match self.faults.take_request(api, session.broker) {
+                Some(FaultAction::Error(code)) => forced = Some(code),
+                Some(FaultAction::Disconnect) => return Outcome::Close(None),
+                Some(FaultAction::NoResponse) => return Outcome::Later,
+                None => {}
+            }
+        }
+        let mut cx = Cx {
+            broker: session.broker,
+            conn: session.id,
+            seq,
+            correlation_id: header.correlation_id,
+            version: header.api_version,
+            client_id: header.client_id.unwrap_or_default(),
+            client_host: &session.client_host,
+            now,
+            forced,
+            may_wait: true,
+            cluster: self,
+        };
+        let answer = handlers::dispatch(&mut cx, api, &header, &mut r, &mut session.auth);
+        match answer {
+            Answer::Frame(frame) => Outcome::Respond(frame),
+            Answer::Nothing => Outcome::Nothing,
+            Answer::Later => Outcome::Later,
+            Answer::Close(frame) => Outcome::Close(frame),
+            Answer::Park(deadline) => {
+                self.parked.push(ParkedFetch {
+                    conn: session.id,
+                    broker: session.broker,
+                    seq,
+                    client_host: session.client_host.clone(),
+                    frame: frame.to_vec(),
+                    deadline,
+                });
+                Outcome::Later
+            }
+        }
+    }
+
+    /// After any state change: wake parked fetches if data arrived, and
+    /// encode the group answers that became ready.
+    fn after_request(&mut self, now: Instant) {
+        if std::mem::take(&mut self.data_arrived) {
+            self.retry_parked(now, false);
+        }
+        for (to, reply) in self.groups.take_replies() {
+            if let Some(frame) = handlers::group::encode_reply(&to, &reply) {
+                self.completions.push(Completion {
+                    conn: to.conn,
+                    seq: to.seq,
+                    frame,
+                });
+            }
+        }
+    }
+
+    fn take_own_completion(&mut self, conn: ConnId, seq: u64) -> Option<Vec<u8>> {
+        let i = self
+            .completions
+            .iter()
+            .position(|c| c.conn == conn && c.seq == seq)?;
+        Some(self.completions.remove(i).frame)
+    }
+
+    /// Looks at parked fetches again; `expired_only` answers just those whose
+    /// wait is over (with whatever they have).
+    fn retry_parked(&mut self, now: Instant, expired_only: bool) {
+        let parked = std::mem::take(&mut self.parked);
+        for p in parked {
+            let expired = p.deadline <= now;
+            if expired_only && !expired {
+                self.parked.push(p);
+                continue;
+            }
+            let mut r = Reader::new(&p.frame);
+            let answer = match RequestHeader::decode(&mut r) {
+                Ok(header) => {
+                    let mut cx = Cx {
+                        broker: p.broker,
+                        conn: p.conn,
+                        seq: p.seq,
+                        correlation_id: header.correlation_id,
+                        version: header.api_version,
+                        client_id: header.client_id.unwrap_or_default(),
+                        client_host: &p.client_host,
+                        now,
+                        forced: None,
+                        may_wait: !expired,
+                        cluster: self,
+                    };
+                    handlers::fetch::handle_frame(&mut cx, &header, &mut r)
+                }
+                Err(_) => Answer::Nothing,
+            };
+            match answer {
+                Answer::Park(_) => self.parked.push(p),
+                Answer::Frame(frame) => self.completions.push(Completion {
+                    conn: p.conn,
+                    seq: p.seq,
+                    frame,
+                }),
+                Answer::Nothing | Answer::Later | Answer::Close(_) => {}
+            }
+        }
+    }
+
+    /// Answers that became ready since the last call, for any connection.
+    pub fn take_completions(&mut self) -> Vec<Completion> {
+        std::mem::take(&mut self.completions)
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) next has work: a Fetch
+    /// wait ending, a session or rebalance timeout.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let fetches = self.parked.iter().map(|p| p.deadline).min();
+        match (fetches, self.groups.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Applies the deadlines that passed by `now`; answers go to
+    /// [`take_completions`](Self::take_completions).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.groups.handle_timeout(now, &mut self.ids);
+        self.retry_parked(now, true);
+        self.after_request(now);
+    }
+
+    // ----- lookups used by handlers -----
+
+    /// The broker coordinating `key` (a group or transactional id): a stable
+    /// hash over all brokers, skipping those that are down, unless moved.
+    pub(crate) fn coordinator_for(&self, key: &str) -> Option<i32> {
+        if let Some(&node) = self.coordinator_overrides.get(key) {
+            if self.is_up(node) {
+                return Some(node);
+            }
+        }
+        let n = self.brokers.len();
+        // FNV-1a: stable across runs, unlike the std hasher.
+        let hash = key.bytes().fold(0x811c_9dc5u32, |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        });
+        (0..n)
+            .map(|i| &self.brokers[(hash as usize + i) % n])
+            .find(|b| b.up)
+            .map(|b| b.node_id)
+    }
+
+    /// The lowest live node id, which Metadata names as controller.
+    pub(crate) fn controller(&self) -> i32 {
+        self.brokers.iter().find(|b| b.up).map_or(-1, |b| b.node_id)
+    }
+
+    pub(crate) fn next_producer_id(&mut self) -> i64 {
+        let id = self.next_producer_id;
+        self.next_producer_id += 1;
+        id
+    }
+
+    pub(crate) fn log_settings(&self) -> LogSettings {
+        LogSettings {
+            retention_bytes: self.config.retention_bytes,
+            segment_bytes: self.config.segment_bytes,
+        }
+    }
+
+    /// Creates a topic, validating it as CreateTopics does.
+    pub(crate) fn create_topic_checked(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        replication: i16,
+        assignments: Option<&[Vec<i32>]>,
+        retention_bytes: Option<usize>,
+        validate_only: bool,
+    ) -> Result<Uuid, (ErrorCode, &'static str)> {
+        if !crate::topics::valid_topic_name(name) {
+            return Err((
+                ErrorCode::INVALID_TOPIC_EXCEPTION,
+                "topic name is not valid",
+            ));
+        }
+        if self.topics.get(name).is_some() {
+            return Err((ErrorCode::TOPIC_ALREADY_EXISTS, "topic already exists"));
+        }
+        let partitions = match (partitions, assignments) {
+            (_, Some(a)) if !a.is_empty() => a.len(),
+            (-1, _) => self.config.default_partitions.max(1) as usize,
+            (n, _) if n > 0 => n as usize,
+            _ => {
+                return Err((
+                    ErrorCode::INVALID_PARTITIONS,
+                    "number of partitions must be larger than 0",
+                ))
+            }
+        };
+        let replication = match replication {
+            -1 => (self.config.default_replication_factor.max(1) as usize).min(self.brokers.len()),
+            n if n > 0 => n as usize,
+            _ => {
+                return Err((
+                    ErrorCode::INVALID_REPLICATION_FACTOR,
+                    "replication factor must be larger than 0",
+                ))
+            }
+        };
+        if replication > self.brokers.len() {
+            return Err((
+                ErrorCode::INVALID_REPLICATION_FACTOR,
+                "replication factor larger than the number of brokers",
+            ));
+        }
+        if let Some(a) = assignments {
+            let known = |b: &i32| self.broker(*b).is_some();
+            if a.iter().any(|r| r.is_empty() || !r.iter().all(known)) {
+                return Err((
+                    ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+                    "replica assignment names unknown brokers",
+                ));
+            }
+        }
+        if validate_only {
+            return Ok(Uuid::ZERO);
+        }
+        let id = self.ids.uuid();
+        let broker_ids: Vec<i32> = self.brokers.iter().map(|b| b.node_id).collect();
+        let up: Vec<i32> = self
+            .brokers
+            .iter()
+            .filter(|b| b.up)
+            .map(|b| b.node_id)
+            .collect();
+        let live = |b: i32| up.contains(&b);
+        let placement = Placement {
+            brokers: &broker_ids,
+            live: &live,
+            replication,
+            assignments,
+            log: self.log_settings(),
+        };
+        self.topics
+            .create(name, id, partitions, retention_bytes, &placement);
+        Ok(id)
+    }
+
+    /// Grows a topic to `count` partitions, validating as CreatePartitions does.
+    pub(crate) fn grow_topic(
+        &mut self,
+        name: &str,
+        count: i32,
+        assignments: Option<&[Vec<i32>]>,
+        validate_only: bool,
+    ) -> Result<(), (ErrorCode, &'static str)> {
+        let Some(topic) = self.topics.get(name) else {
+            return Err((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, "unknown topic"));
+        };
+        let current = topic.partitions.len();
+        let replication = topic.partitions.first().map_or(1, |p| p.replicas.len());
+        if count < 0 || (count as usize) <= current {
+            return Err((ErrorCode::INVALID_PARTITIONS, "partition count must grow"));
+        }
+        if let Some(a) = assignments {
+            let known = |b: &i32| self.broker(*b).is_some();
+            if a.len() != count as usize - current
+                || a.iter().any(|r| r.is_empty() || !r.iter().all(known))
+            {
+                return Err((
+                    ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+                    "assignments must name known brokers for each new partition",
+                ));
+            }
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let broker_ids: Vec<i32> = self.brokers.iter().map(|b| b.node_id).collect();
+        let up: Vec<i32> = self
+            .brokers
+            .iter()
+            .filter(|b| b.up)
+            .map(|b| b.node_id)
+            .collect();
+        let live = |b: i32| up.contains(&b);
+        let placement = Placement {
+            brokers: &broker_ids,
+            live: &live,
+            replication,
+            assignments,
+            log: self.log_settings(),
+        };
+        self.topics.add_partitions(name, count as usize, &placement);
+        Ok(())
+    }
+
+    /// Deletes a topic and the offsets committed for it.
+    pub(crate) fn delete_topic(&mut self, name: &str) -> Option<Uuid> {
+        let topic = self.topics.delete(name)?;
+        self.groups.forget_topic(name);
+        // Parked fetches naming it now answer UNKNOWN_TOPIC...
+        self.data_arrived = true;
+        Some(topic.id)
+    }
+
+    // ----- control surface -----
+
+    /// Creates a topic with `partitions` partitions (0 for the configured
+    /// default) and the default replication; returns its id.
+    pub fn create_topic(&mut self, name: &str, partitions: i32) -> Result<Uuid, ControlError> {
+        let partitions = if partitions == 0 { -1 } else { partitions };
+        self.create_topic_checked(name, partitions, -1, None, None, false)
+            .map_err(|(code, _)| ControlError::Create(code))
+    }
+
+    /// Takes a broker down or brings it back up. A down broker is left out
+    /// of Metadata; each partition it led moves to its next live replica
+    /// (leader -1 when none is left) with a new leader epoch; group
+    /// coordination moves to a live broker. Coming back up, it leads
+    /// the partitions left without a leader; others stay where they moved,
+    /// as Kafka does until a preferred-leader election.
+    pub fn set_broker_up(&mut self, node_id: i32, up: bool) -> Result<(), ControlError> {
+        self.broker_mut(node_id)?.up = up;
+        let live: Vec<i32> = self
+            .brokers
+            .iter()
+            .filter(|b| b.up)
+            .map(|b| b.node_id)
+            .collect();
+        for topic in self.topics.iter_mut() {
+            for p in &mut topic.partitions {
+                let leader_lost = p.leader == node_id && !up;
+                let leaderless = p.leader == -1 && up;
+                if leader_lost || leaderless {
+                    let next = p
+                        .replicas
+                        .iter()
+                        .copied()
+                        .find(|r| live.contains(r))
+                        .unwrap_or(-1);
+                    if next != p.leader {
+                        p.leader = next;
+                        p.leader_epoch += 1;
+                    }
+                }
+            }
+        }
+        if !up {
+            let conns: Vec<ConnId> = self
+                .parked
+                .iter()
+                .filter(|p| p.broker == node_id)
+                .map(|p| p.conn)
+                .collect();
+            self.parked.retain(|p| !conns.contains(&p.conn));
+        }
+        Ok(())
+    }
+
+    /// Makes `node_id` the leader of a partition (bumping its leader epoch),
+    /// adding it to the replicas if needed. Clients still sending to the old
+    /// leader get `NOT_LEADER_OR_FOLLOWER` and refresh their metadata.
+    pub fn move_leader(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        node_id: i32,
+    ) -> Result<(), ControlError> {
+        if self.broker(node_id).is_none() {
+            return Err(ControlError::UnknownBroker(node_id));
+        }
+        let p = self
+            .topics
+            .partition_mut(topic, partition)
+            .ok_or_else(|| ControlError::UnknownPartition(topic.to_owned(), partition))?;
+        if !p.replicas.contains(&node_id) {
+            p.replicas.push(node_id);
+        }
+        if p.leader != node_id {
+            p.leader = node_id;
+            p.leader_epoch += 1;
+        }
+        Ok(())
+    }
+
+    /// Moves the coordinator of a group (or transactional id) to `node_id`.
+    /// Its members get `NOT_COORDINATOR` from the old one and look it up
+    /// again; the group's state moves along.
+    pub fn move_coordinator(&mut self, key: &str, node_id: i32) -> Result<(), ControlError> {
+        if self.broker(node_id).is_none() {
+            return Err(ControlError::UnknownBroker(node_id));
+        }
+        self.coordinator_overrides.insert(key.to_owned(), node_id);
+        Ok(())
+    }
+
+    /// The broker currently coordinating a group, if any broker is up.
+    pub fn coordinator(&self, group: &str) -> Option<i32> {
+        self.coordinator_for(group)
+    }
+
+    /// The leader of a partition (-1 when leaderless), if it exists.
+    pub fn leader(&self, topic: &str, partition: i32) -> Option<i32> {
+        self.topics.partition(topic, partition).map(|p| p.leader)
+    }
+
+    /// Queues a fault for upcoming requests.
+    pub fn inject(&mut self, fault: Fault) {
+        self.faults.push(fault);
+    }
+
+    /// Drops every queued fault.
+    pub fn clear_faults(&mut self) {
+        self.faults.clear();
+    }
+
+    /// Delays every response of a broker by `latency` (zero to stop).
+    pub fn set_latency(&mut self, node_id: i32, latency: Duration) -> Result<(), ControlError> {
+        let i = self
+            .brokers
+            .iter()
+            .position(|b| b.node_id == node_id)
+            .ok_or(ControlError::UnknownBroker(node_id))?;
+        self.latency[i] = latency;
+        Ok(())
+    }
+
+    /// The response delay of a broker.
+    pub fn latency(&self, node_id: i32) -> Duration {
+        self.brokers
+            .iter()
+            .position(|b| b.node_id == node_id)
+            .map_or(Duration::ZERO, |i| self.latency[i])
+    }
+
+    /// The requests recorded so far (see [`Config::record_requests`]).
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.requests.snapshot()
+    }
+
+    /// The requests recorded so far, clearing the record.
+    pub fn take_requests(&mut self) -> Vec<RequestRecord> {
+        self.requests.take()
+    }
+
+    /// `(log start, high watermark)` of a partition.
+    pub fn offsets(&self, topic: &str, partition: i32) -> Option<(i64, i64)> {
+        self.topics
+            .partition(topic, partition)
+            .map(|p| (p.log.log_start(), p.log.end_offset()))
+    }
+
+    /// Names of the existing topics, sorted.
+    pub fn topic_names(&self) -> Vec<String> {
+        self.topics.iter().map(|t| t.name.clone()).collect()
+    }
+
+    /// Partition count of a topic.
+    pub fn partition_count(&self, topic: &str) -> Option<usize> {
+        self.topics.get(topic).map(|t| t.partitions.len())
+    }
+
+    /// The offset a group committed for a partition.
+    pub fn committed_offset(&self, group: &str, topic: &str, partition: i32) -> Option<i64> {
+        self.groups
+            .committed(group, topic, partition)
+            .map(|c| c.offset)
+    }
+
+    /// A group's state name as DescribeGroups reports it (`"Stable"`, ...),
+    /// its generation and its member ids.
+    pub fn group(&self, group: &str) -> Option<(String, i32, Vec<String>)> {
+        let g = self.groups.get(group)?;
+        let members = g.members.iter().map(|m| m.id.clone()).collect();
+        Some((g.state.name().to_owned(), g.generation, members))
+    }
+
+    /// The configured SASL users.
+    pub(crate) fn sasl_users(&self) -> &[SaslUser] {
+        &self.config.sasl_users
+    }
+}

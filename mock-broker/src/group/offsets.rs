@@ -1,0 +1,118 @@
+//! Committed offsets: OffsetCommit's checks and storage, OffsetFetch's reads.
+
+use std::time::Instant;
+
+use microkafka_core::ErrorCode;
+
+use super::{Group, GroupState, Groups};
+use crate::ids::Ids;
+
+/// A committed offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Committed {
+    pub(crate) offset: i64,
+    pub(crate) leader_epoch: i32,
+    pub(crate) metadata: Option<String>,
+}
+
+/// Who commits: a group member of a generation, or (generation -1 and no
+/// member id, or OffsetCommit v0) a client outside any group.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Commit<'a> {
+    pub(crate) group_id: &'a str,
+    pub(crate) generation: i32,
+    pub(crate) member_id: &'a str,
+    pub(crate) instance_id: Option<&'a str>,
+}
+
+/// Kafka's default `offset.metadata.max.bytes`.
+const MAX_METADATA: usize = 4096;
+
+impl Groups {
+    /// Checks whether `commit` may store offsets now; `Ok` creates the group
+    /// when a client outside any group commits to an unknown one.
+    pub(crate) fn check_commit(
+        &mut self,
+        commit: &Commit<'_>,
+        ids: &mut Ids,
+        now: Instant,
+    ) -> Result<(), ErrorCode> {
+        if commit.group_id.is_empty() {
+            return Err(ErrorCode::INVALID_GROUP_ID);
+        }
+        let simple = commit.generation < 0 && commit.member_id.is_empty();
+        let cx = self.cx(commit.group_id, ids, now, simple);
+        let Some(cx) = cx else {
+            return Err(ErrorCode::UNKNOWN_MEMBER_ID);
+        };
+        if cx.fenced(commit.member_id, commit.instance_id) {
+            return Err(ErrorCode::FENCED_INSTANCE_ID);
+        }
+        if simple {
+            // Offsets of a group with live members belong to its members.
+            return if cx.group.state == GroupState::Empty {
+                Ok(())
+            } else {
+                Err(ErrorCode::UNKNOWN_MEMBER_ID)
+            };
+        }
+        if let Some(error) =
+            cx.check_member(commit.member_id, commit.instance_id, commit.generation)
+        {
+            return Err(error);
+        }
+        match cx.group.state {
+            // The generation's assignment is not out yet.
+            GroupState::CompletingRebalance => Err(ErrorCode::REBALANCE_IN_PROGRESS),
+            _ => Ok(()),
+        }
+    }
+
+    /// Stores one offset (after [`check_commit`](Self::check_commit) said yes).
+    pub(crate) fn store_offset(
+        &mut self,
+        group_id: &str,
+        topic: &str,
+        partition: i32,
+        committed: Committed,
+    ) -> ErrorCode {
+        if committed
+            .metadata
+            .as_ref()
+            .is_some_and(|m| m.len() > MAX_METADATA)
+        {
+            return ErrorCode::OFFSET_METADATA_TOO_LARGE;
+        }
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return ErrorCode::UNKNOWN_MEMBER_ID;
+        };
+        group
+            .offsets
+            .insert((topic.to_owned(), partition), committed);
+        ErrorCode::NONE
+    }
+
+    /// The committed offset of one partition, if any.
+    pub(crate) fn committed(
+        &self,
+        group_id: &str,
+        topic: &str,
+        partition: i32,
+    ) -> Option<&Committed> {
+        self.groups
+            .get(group_id)?
+            .offsets
+            .get(&(topic.to_owned(), partition))
+    }
+
+    /// Every committed offset of a group, by topic then partition.
+    pub(crate) fn all_committed(
+        &self,
+        group_id: &str,
+    ) -> impl Iterator<Item = (&str, i32, &Committed)> {
+        self.groups
+            .get(group_id)
+            .into_iter()
+            .flat_map(|g: &Group| g.offsets.iter().map(|((t, p), c)| (t.as_str(), *p, c)))
+    }
+}

@@ -1,0 +1,389 @@
+//! A partition's log: record batches stored as received, in segments.
+//!
+//! Batches are appended back to back into the active segment's buffer, so a
+//! Fetch answers with one contiguous slice of whole batches and never copies
+//! or re-encodes records. The only writes into stored bytes are the fields a
+//! broker owns and that sit outside the CRC: the base offset and the
+//! partition leader epoch (magic 2), or each message's offset (magic 0/1).
+//! Retention drops whole segments from the front, as Kafka does, once the
+//! partition holds more than its retention bytes.
+
+use std::collections::VecDeque;
+
+use microkafka_core::record::{Batch, Compression, RecordBatch, RecordSet};
+
+/// One stored batch (or legacy message set) and where it sits in its segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    /// Offset of the first record.
+    base: i64,
+    /// Offset of the last record.
+    last: i64,
+    /// Start of the entry in the segment buffer.
+    pos: usize,
+    /// Bytes of the entry.
+    len: usize,
+    /// Largest record timestamp in the entry, -1 when the format has none.
+    max_timestamp: i64,
+}
+
+#[derive(Debug, Default)]
+struct Segment {
+    buf: Vec<u8>,
+    entries: Vec<Entry>,
+}
+
+impl Segment {
+    fn base(&self) -> Option<i64> {
+        self.entries.first().map(|e| e.base)
+    }
+}
+
+/// The log of one partition.
+#[derive(Debug)]
+pub(crate) struct PartitionLog {
+    /// Never empty: the last segment is the active one.
+    segments: VecDeque<Segment>,
+    log_start: i64,
+    next_offset: i64,
+    bytes: usize,
+    retention_bytes: usize,
+    segment_bytes: usize,
+}
+
+/// A magic-0/1 message set to store: the bytes and where each message starts.
+pub(crate) struct LegacySet<'a> {
+    /// The whole message set as received.
+    pub(crate) bytes: &'a [u8],
+    /// Offsets in `bytes` where each message entry (its `int64` offset) starts.
+    pub(crate) starts: &'a [usize],
+    /// Largest message timestamp, -1 for magic 0.
+    pub(crate) max_timestamp: i64,
+}
+
+impl PartitionLog {
+    /// An empty log with the given retention and segment size.
+    pub(crate) fn new(retention_bytes: usize, segment_bytes: usize) -> Self {
+        PartitionLog {
+            segments: VecDeque::from([Segment::default()]),
+            log_start: 0,
+            next_offset: 0,
+            bytes: 0,
+            retention_bytes,
+            segment_bytes: segment_bytes.max(1),
+        }
+    }
+
+    /// The first offset still stored.
+    pub(crate) fn log_start(&self) -> i64 {
+        self.log_start
+    }
+
+    /// The offset the next record gets (log end offset). Every replica is in
+    /// sync in the mock, so this is also the high watermark and, without
+    /// transactions, the last stable offset.
+    pub(crate) fn end_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    /// Bytes currently stored.
+    #[cfg(test)]
+    pub(crate) fn size_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Stores a magic-2 batch (already validated by the caller), assigning
+    /// offsets from the log end. Returns the base offset.
+    ///
+    /// `batch` must be a whole batch that passed `RecordBatch::new_checked`;
+    /// anything else is a bug in the caller and stores nothing.
+    pub(crate) fn append_batch(&mut self, batch: &[u8], leader_epoch: i32) -> Option<i64> {
+        let view = RecordBatch::new_checked(batch).ok()?;
+        let count = i64::from(view.last_offset_delta()) + 1;
+        let max_timestamp = view.max_timestamp();
+        let base = self.next_offset;
+        let (segment, pos) = self.reserve(batch);
+        let mut stored = RecordBatch::new_checked(&mut segment.buf[pos..]).ok()?;
+        stored.set_base_offset(base);
+        stored.set_partition_leader_epoch(leader_epoch);
+        self.commit(base, count, pos, batch.len(), max_timestamp);
+        Some(base)
+    }
+
+    /// Stores a legacy (magic 0/1) message set, patching each message's offset.
+    /// Returns the base offset.
+    pub(crate) fn append_legacy(&mut self, set: &LegacySet<'_>) -> i64 {
+        let base = self.next_offset;
+        let (segment, pos) = self.reserve(set.bytes);
+        for (i, start) in set.starts.iter().enumerate() {
+            let at = pos + start;
+            segment.buf[at..at + 8].copy_from_slice(&(base + i as i64).to_be_bytes());
+        }
+        let count = set.starts.len() as i64;
+        self.commit(base, count, pos, set.bytes.len(), set.max_timestamp);
+        base
+    }
+
+    /// Copies `bytes` to the end of the active segment (rolling a new one when
+    /// the active one is full); returns the segment and where the copy starts.
+    fn reserve(&mut self, bytes: &[u8]) -> (&mut Segment, usize) {
+        let roll = self.segments.back().is_some_and(|s| {
+            !s.entries.is_empty() && s.buf.len() + bytes.len() > self.segment_bytes
+        });
+        if roll {
+            self.segments.push_back(Segment::default());
+        }
+        let segment = self
+            .segments
+            .back_mut()
+            .expect("a log always has an active segment");
+        let pos = segment.buf.len();
+        segment.buf.extend_from_slice(bytes);
+        (segment, pos)
+    }
+
+    fn commit(&mut self, base: i64, count: i64, pos: usize, len: usize, max_timestamp: i64) {
+        let segment = self
+            .segments
+            .back_mut()
+            .expect("a log always has an active segment");
+        segment.entries.push(Entry {
+            base,
+            last: base + count - 1,
+            pos,
+            len,
+            max_timestamp,
+        });
+        self.next_offset = base + count;
+        self.bytes += len;
+        self.enforce_retention();
+    }
+
+    fn enforce_retention(&mut self) {
+        while self.bytes > self.retention_bytes && self.segments.len() > 1 {
+            let Some(dropped) = self.segments.pop_front() else {
+                break;
+            };
+            self.bytes -= dropped.buf.len();
+            if let Some(base) = self.segments.front().and_then(Segment::base) {
+                self.log_start = base;
+            }
+        }
+        // Only the active segment left: its first entry is the start.
+        if let Some(base) = self.segments.front().and_then(Segment::base) {
+            self.log_start = self.log_start.max(base);
+        }
+    }
+
+    /// Whole entries from the one holding `offset`, up to `max_bytes`, as one
+    /// slice of stored bytes. The first entry is returned even when it is
+    /// larger than `max_bytes` if `first_always` (Kafka's KIP-74 rule for the
+    /// first partition with data in a response), so a consumer never stalls
+    /// on a big batch. Reads stop at a segment boundary; the consumer's next
+    /// Fetch continues from there. Empty at or past the log end.
+    pub(crate) fn read(&self, offset: i64, max_bytes: usize, first_always: bool) -> &[u8] {
+        if offset >= self.next_offset || offset < self.log_start {
+            return &[];
+        }
+        // The segment whose first base offset is <= offset (the last such).
+        let si = self
+            .segments
+            .partition_point(|s| s.base().is_some_and(|b| b <= offset))
+            .saturating_sub(1);
+        let Some(segment) = self.segments.get(si) else {
+            return &[];
+        };
+        let first = segment.entries.partition_point(|e| e.last < offset);
+        let Some(start) = segment.entries.get(first) else {
+            return &[];
+        };
+        let mut end = start.pos;
+        for e in &segment.entries[first..] {
+            let len = e.pos + e.len - start.pos;
+            if len > max_bytes && !(first_always && end == start.pos) {
+                break;
+            }
+            end = e.pos + e.len;
+        }
+        &segment.buf[start.pos..end]
+    }
+
+    fn entries(&self) -> impl Iterator<Item = (&Segment, &Entry)> {
+        self.segments
+            .iter()
+            .flat_map(|s| s.entries.iter().map(move |e| (s, e)))
+    }
+
+    /// The first offset whose timestamp is at or after `timestamp`, with that
+    /// timestamp (ListOffsets by time); `None` when every record is older.
+    ///
+    /// Uncompressed magic-2 batches are searched record by record; in a
+    /// compressed batch (which the broker never decompresses) or a legacy set
+    /// the answer is the entry's first offset and largest timestamp.
+    pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Option<(i64, i64)> {
+        let (segment, entry) = self.entries().find(|(_, e)| e.max_timestamp >= timestamp)?;
+        let bytes = &segment.buf[entry.pos..entry.pos + entry.len];
+        if let Some((delta, ts)) = first_record_at_or_after(bytes, timestamp) {
+            return Some((entry.base + delta, ts));
+        }
+        Some((entry.base, entry.max_timestamp))
+    }
+
+    /// The offset of the record with the largest timestamp and that timestamp
+    /// (ListOffsets `-3`, KIP-734); the earliest such record on ties.
+    pub(crate) fn max_timestamp_offset(&self) -> Option<(i64, i64)> {
+        let mut best: Option<(&Segment, &Entry)> = None;
+        for (s, e) in self.entries() {
+            if best.is_none_or(|(_, b)| e.max_timestamp > b.max_timestamp) {
+                best = Some((s, e));
+            }
+        }
+        let (segment, entry) = best?;
+        let bytes = &segment.buf[entry.pos..entry.pos + entry.len];
+        match first_record_at_or_after(bytes, entry.max_timestamp) {
+            Some((delta, ts)) => Some((entry.base + delta, ts)),
+            None => Some((entry.last, entry.max_timestamp)),
+        }
+    }
+}
+
+/// In an uncompressed magic-2 batch, the offset delta and timestamp of the first
+/// record whose timestamp is at or after `timestamp`.
+fn first_record_at_or_after(bytes: &[u8], timestamp: i64) -> Option<(i64, i64)> {
+    let Some(Ok(Batch::V2(batch))) = RecordSet::new(bytes).without_crc_check().next() else {
+        return None;
+    };
+    if batch.attributes().compression() != Ok(Compression::None) {
+        return None;
+    }
+    batch.records().ok()?.flatten().find_map(|r| {
+        let ts = batch.base_timestamp().saturating_add(r.timestamp_delta);
+        (ts >= timestamp).then_some((i64::from(r.offset_delta), ts))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use microkafka_core::record::{BatchOptions, RecordBatchBuilder};
+
+    fn batch(n: usize, first_ts: i64, value_len: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; 64 + n * (value_len + 16)];
+        let mut b = RecordBatchBuilder::new(&mut buf, BatchOptions::default()).unwrap();
+        for i in 0..n {
+            b.append(first_ts + i as i64, None, Some(&vec![b'x'; value_len]), &[])
+                .unwrap();
+        }
+        b.finish().unwrap().to_vec()
+    }
+
+    fn bases(bytes: &[u8]) -> Vec<i64> {
+        RecordSet::new(bytes)
+            .map(|b| match b.unwrap() {
+                Batch::V2(b) => b.base_offset(),
+                Batch::Legacy(m) => m.offset,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn assigns_offsets_and_keeps_crc_valid() {
+        let mut log = PartitionLog::new(1 << 20, 1 << 20);
+        assert_eq!(log.append_batch(&batch(3, 100, 10), 7), Some(0));
+        assert_eq!(log.append_batch(&batch(2, 200, 10), 7), Some(3));
+        assert_eq!((log.log_start(), log.end_offset()), (0, 5));
+        let all = log.read(0, usize::MAX, true);
+        assert_eq!(bases(all), [0, 3]);
+        for b in RecordSet::new(all) {
+            let Batch::V2(b) = b.unwrap() else { panic!() };
+            b.verify_crc().unwrap();
+            assert_eq!(b.partition_leader_epoch(), 7);
+        }
+        // From an offset inside the second batch: that whole batch.
+        assert_eq!(bases(log.read(4, usize::MAX, true)), [3]);
+        assert!(log.read(5, usize::MAX, true).is_empty());
+    }
+
+    #[test]
+    fn max_bytes_returns_whole_batches_and_the_first_always() {
+        let mut log = PartitionLog::new(1 << 20, 1 << 20);
+        let b = batch(1, 0, 100);
+        for _ in 0..4 {
+            log.append_batch(&b, 0);
+        }
+        assert_eq!(bases(log.read(0, b.len() * 2 + 1, true)), [0, 1]);
+        assert_eq!(
+            bases(log.read(0, 10, true)),
+            [0],
+            "first batch despite max bytes"
+        );
+        assert!(log.read(0, 10, false).is_empty());
+    }
+
+    #[test]
+    fn retention_drops_whole_segments() {
+        let b = batch(1, 0, 100);
+        // Two batches per segment, keep about three batches.
+        let mut log = PartitionLog::new(b.len() * 3, b.len() * 2);
+        for _ in 0..10 {
+            log.append_batch(&b, 0);
+        }
+        assert_eq!(log.end_offset(), 10);
+        assert_eq!(log.log_start(), 8);
+        assert!(log.size_bytes() <= b.len() * 3);
+        assert_eq!(bases(log.read(8, usize::MAX, true)), [8, 9]);
+        assert!(log.read(2, usize::MAX, true).is_empty(), "below log start");
+        // Reads stop at a segment boundary.
+        let mut log = PartitionLog::new(usize::MAX, b.len() * 2);
+        for _ in 0..5 {
+            log.append_batch(&b, 0);
+        }
+        assert_eq!(bases(log.read(0, usize::MAX, true)), [0, 1]);
+        assert_eq!(bases(log.read(2, usize::MAX, true)), [2, 3]);
+        assert_eq!(bases(log.read(4, usize::MAX, true)), [4]);
+    }
+
+    #[test]
+    fn timestamps() {
+        let mut log = PartitionLog::new(1 << 20, 1 << 20);
+        log.append_batch(&batch(3, 100, 1), 0); // offsets 0-2, ts 100-102
+        log.append_batch(&batch(3, 200, 1), 0); // offsets 3-5, ts 200-202
+        assert_eq!(log.offset_for_timestamp(0), Some((0, 100)));
+        assert_eq!(log.offset_for_timestamp(101), Some((1, 101)));
+        assert_eq!(log.offset_for_timestamp(150), Some((3, 200)));
+        assert_eq!(log.offset_for_timestamp(202), Some((5, 202)));
+        assert_eq!(log.offset_for_timestamp(203), None);
+        assert_eq!(log.max_timestamp_offset(), Some((5, 202)));
+        assert_eq!(PartitionLog::new(1, 1).max_timestamp_offset(), None);
+    }
+
+    #[test]
+    fn legacy_offsets_are_patched_per_message() {
+        // Two magic-0 messages: offset, size, crc, magic, attributes, key, value.
+        fn message(value: &[u8]) -> Vec<u8> {
+            let mut body = vec![0u8, 0]; // magic 0, attributes 0
+            body.extend_from_slice(&(-1i32).to_be_bytes()); // null key
+            body.extend_from_slice(&(value.len() as i32).to_be_bytes());
+            body.extend_from_slice(value);
+            let crc = microkafka_core::record::crc32_ieee(&body);
+            let mut m = 99i64.to_be_bytes().to_vec();
+            m.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+            m.extend_from_slice(&crc.to_be_bytes());
+            m.extend_from_slice(&body);
+            m
+        }
+        let a = message(b"a");
+        let mut set = a.clone();
+        set.extend_from_slice(&message(b"bb"));
+        let mut log = PartitionLog::new(1 << 20, 1 << 20);
+        log.append_batch(&batch(2, 0, 1), 0);
+        let base = log.append_legacy(&LegacySet {
+            bytes: &set,
+            starts: &[0, a.len()],
+            max_timestamp: -1,
+        });
+        assert_eq!(base, 2);
+        assert_eq!(log.end_offset(), 4);
+        assert_eq!(bases(log.read(2, usize::MAX, true)), [2, 3]);
+    }
+}
