@@ -22,6 +22,7 @@ pub mod balancer;
 pub mod client;
 mod error;
 mod error_code;
+pub mod group;
 pub mod protocol;
 pub mod record;
 
