@@ -811,6 +811,16 @@ impl Cluster {
             .map(|p| (p.log.log_start(), p.log.end_offset()))
     }
 
+    /// The stored bytes of a partition from the entry holding `offset` on:
+    /// record batches (or legacy message sets) exactly as the broker serves
+    /// them, for tests that inspect what a client wrote (iterate them with
+    /// `microkafka_core::record::RecordSet`).
+    pub fn log_bytes(&self, topic: &str, partition: i32, offset: i64) -> Option<Vec<u8>> {
+        self.topics
+            .partition(topic, partition)
+            .map(|p| p.log.copy_from(offset))
+    }
+
     /// Names of the existing topics, sorted.
     pub fn topic_names(&self) -> Vec<String> {
         self.topics.iter().map(|t| t.name.clone()).collect()

@@ -208,6 +208,15 @@ impl PartitionLog {
         &segment.buf[start.pos..end]
     }
 
+    /// A copy of every stored entry holding `offset` or later (for inspection).
+    pub(crate) fn copy_from(&self, offset: i64) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (segment, e) in self.entries().filter(|(_, e)| e.last >= offset) {
+            out.extend_from_slice(&segment.buf[e.pos..e.pos + e.len]);
+        }
+        out
+    }
+
     fn entries(&self) -> impl Iterator<Item = (&Segment, &Entry)> {
         self.segments
             .iter()

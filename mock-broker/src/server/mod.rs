@@ -422,6 +422,11 @@ impl MockCluster {
         self.with_cluster(|c| c.offsets(topic, partition))
     }
 
+    /// The stored bytes of a partition from `offset` on (see [`Cluster::log_bytes`]).
+    pub fn log_bytes(&self, topic: &str, partition: i32, offset: i64) -> Option<Vec<u8>> {
+        self.with_cluster(|c| c.log_bytes(topic, partition, offset))
+    }
+
     /// The offset a group committed for a partition.
     pub fn committed_offset(&self, group: &str, topic: &str, partition: i32) -> Option<i64> {
         self.with_cluster(|c| c.committed_offset(group, topic, partition))

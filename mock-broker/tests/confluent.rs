@@ -1,0 +1,182 @@
+//! confluent-kafka (Python, librdkafka 2.16) against the mock cluster: a
+//! consumer group splitting a topic and resuming from committed offsets, and
+//! the AdminClient creating, growing and deleting topics.
+//!
+//! Needs confluent-kafka: `.ci/install-capture-deps`.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use common::{cluster, python};
+use microkafka_mock_broker::{ApiKey, Config};
+
+const PARTITIONS: i32 = 6;
+const TOTAL: usize = 600;
+const FIRST: usize = 300;
+
+/// `MSG member partition offset value` and `ASSIGN member p,p,...` lines.
+#[derive(Default)]
+struct Run {
+    messages: Vec<(String, i32, i64, String)>,
+    assigned: BTreeMap<String, Vec<i32>>,
+}
+
+fn parse(out: &str) -> Run {
+    let mut run = Run::default();
+    for line in out.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        match f.as_slice() {
+            ["MSG", member, p, o, v] => run.messages.push((
+                member.to_string(),
+                p.parse().unwrap(),
+                o.parse().unwrap(),
+                v.to_string(),
+            )),
+            ["ASSIGN", member, parts] => {
+                let parts = parts
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(|p| p.parse().unwrap());
+                run.assigned.insert(member.to_string(), parts.collect());
+            }
+            _ => {}
+        }
+    }
+    run
+}
+
+#[test]
+fn consumer_group_splits_commits_and_resumes() {
+    let c = cluster(Config::with_brokers(3));
+    c.create_topic("orders", PARTITIONS).unwrap();
+    let bs = c.bootstrap_servers();
+    let (total, first, parts) = (TOTAL.to_string(), FIRST.to_string(), PARTITIONS.to_string());
+    let timeout = Duration::from_secs(120);
+
+    // Two members share the topic, consume part of it, commit, leave.
+    let split = parse(&python(
+        "group_consumer.py",
+        &["split", &bs, "orders", "billing", &parts, &total, &first],
+        timeout,
+    ));
+    let a = &split.assigned["c1"];
+    let b = &split.assigned["c2"];
+    assert_eq!(a.len() + b.len(), PARTITIONS as usize, "{a:?} {b:?}");
+    assert_eq!(
+        (a.len(), b.len()),
+        (3, 3),
+        "range assignor splits six partitions evenly"
+    );
+    let all: BTreeSet<i32> = a.iter().chain(b).copied().collect();
+    assert_eq!(all, (0..PARTITIONS).collect());
+    assert!(split.messages.len() >= FIRST);
+    for (member, p, _, _) in &split.messages {
+        assert!(
+            split.assigned[member].contains(p),
+            "{member} read partition {p} it does not own"
+        );
+    }
+
+    // The broker holds each partition's next offset after what was consumed.
+    let mut consumed_to: BTreeMap<i32, i64> = BTreeMap::new();
+    for (_, p, o, _) in &split.messages {
+        let next = consumed_to.entry(*p).or_insert(0);
+        *next = (*next).max(o + 1);
+    }
+    for p in 0..PARTITIONS {
+        assert_eq!(
+            c.committed_offset("billing", "orders", p),
+            consumed_to.get(&p).copied(),
+            "partition {p}"
+        );
+    }
+
+    // A restarted group picks up at the committed offsets: nothing lost, nothing twice.
+    let resumed = parse(&python(
+        "group_consumer.py",
+        &["resume", &bs, "orders", "billing", &parts],
+        timeout,
+    ));
+    assert_eq!(resumed.assigned["c3"], (0..PARTITIONS).collect::<Vec<_>>());
+    for p in 0..PARTITIONS {
+        let first_resumed = resumed
+            .messages
+            .iter()
+            .filter(|m| m.1 == p)
+            .map(|m| m.2)
+            .min();
+        if let Some(o) = first_resumed {
+            assert_eq!(
+                o,
+                consumed_to.get(&p).copied().unwrap_or(0),
+                "partition {p} resumes at its commit"
+            );
+        }
+    }
+    let mut values: Vec<&str> = split
+        .messages
+        .iter()
+        .chain(&resumed.messages)
+        .map(|m| m.3.as_str())
+        .collect();
+    values.sort_unstable();
+    let mut want: Vec<String> = (0..TOTAL).map(|i| format!("m{i}")).collect();
+    want.sort_unstable();
+    assert_eq!(values, want, "every message exactly once");
+    for p in 0..PARTITIONS {
+        let end = c.offsets("orders", p).unwrap().1;
+        assert_eq!(
+            c.committed_offset("billing", "orders", p).unwrap_or(0),
+            end,
+            "partition {p}"
+        );
+    }
+
+    // The group protocol was the classic one, end to end.
+    let apis: BTreeSet<ApiKey> = c.requests().iter().filter_map(|r| r.api()).collect();
+    for api in [
+        ApiKey::FindCoordinator,
+        ApiKey::JoinGroup,
+        ApiKey::SyncGroup,
+        ApiKey::Heartbeat,
+        ApiKey::OffsetCommit,
+        ApiKey::OffsetFetch,
+        ApiKey::LeaveGroup,
+        ApiKey::Fetch,
+    ] {
+        assert!(apis.contains(&api), "{api} never sent: {apis:?}");
+    }
+}
+
+#[test]
+fn admin_client_creates_grows_and_deletes_topics() {
+    let c = cluster(Config {
+        auto_create_topics: false,
+        ..Config::with_brokers(3)
+    });
+    let out = python(
+        "admin.py",
+        &[&c.bootstrap_servers()],
+        Duration::from_secs(60),
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "CREATED adm-a",
+            "CREATED adm-b",
+            "TOPICS adm-a:4,adm-b:2",
+            "ERROR create adm-a TOPIC_ALREADY_EXISTS",
+            "GREW adm-a",
+            "TOPICS adm-a:6,adm-b:2",
+            "DELETED adm-b",
+            "ERROR delete adm-nope UNKNOWN_TOPIC_OR_PART",
+            "TOPICS adm-a:6",
+        ],
+        "{out}"
+    );
+    assert_eq!(c.with_cluster(|c| c.topic_names()), ["adm-a"]);
+    assert_eq!(c.with_cluster(|c| c.partition_count("adm-a")), Some(6));
+}

@@ -1,0 +1,297 @@
+//! kcat (librdkafka 2.0.2 on Debian) against the mock cluster: metadata,
+//! produce and consume in every codec, keyed partitioning, legacy message
+//! formats, SASL/PLAIN, and the Kafka 4.x version floor.
+//!
+//! Needs kcat: `.ci/install-capture-deps`.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::{cluster, kcat, require_kcat, run};
+use microkafka_core::record::{crc32_ieee, Batch, Compression, RecordSet};
+use microkafka_mock_broker::{ApiKey, Config, SaslUser};
+
+const MESSAGES: usize = 1000;
+const PARTITIONS: i32 = 3;
+
+/// `(key, value)` pairs: 37 distinct keys, values of varied length so every
+/// codec has something to compress.
+fn messages() -> Vec<(String, String)> {
+    (0..MESSAGES)
+        .map(|i| {
+            let key = format!("key-{}", i % 37);
+            let value = format!("value-{i}-{}", "abcdefgh".repeat(i % 25));
+            (key, value)
+        })
+        .collect()
+}
+
+/// Consumes a whole topic as `(partition, offset, key, value)` rows.
+fn consume(bootstrap: &str, topic: &str, extra: &[&str]) -> Vec<(i32, i64, String, String)> {
+    let mut args = vec!["-C", "-t", topic, "-e", "-q", "-f", "%p\t%o\t%k\t%s\n"];
+    args.extend_from_slice(extra);
+    kcat(bootstrap, &args, b"")
+        .lines()
+        .map(|line| {
+            let mut f = line.splitn(4, '\t');
+            let mut next = || f.next().unwrap_or_else(|| panic!("short line {line:?}"));
+            let p = next().parse().expect("partition");
+            let o = next().parse().expect("offset");
+            (p, o, next().to_owned(), next().to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn kcat_lists_brokers_and_topics() {
+    require_kcat();
+    let c = cluster(Config::with_brokers(3));
+    c.create_topic("listed", 4).unwrap();
+    let out = kcat(&c.bootstrap_servers(), &["-L"], b"");
+    assert!(out.contains(" 3 brokers:"), "{out}");
+    for (i, addr) in c.addrs().iter().enumerate() {
+        assert!(
+            out.contains(&format!("broker {} at {addr}", i + 1)),
+            "{out}"
+        );
+    }
+    assert!(out.contains("topic \"listed\" with 4 partitions:"), "{out}");
+    for p in 0..4 {
+        let leader = c.leader("listed", p).unwrap();
+        assert!(
+            out.contains(&format!("partition {p}, leader {leader},")),
+            "{out}"
+        );
+    }
+    let apis: BTreeSet<_> = c.requests().iter().filter_map(|r| r.api()).collect();
+    assert!(
+        apis.contains(&ApiKey::ApiVersions) && apis.contains(&ApiKey::Metadata),
+        "{apis:?}"
+    );
+}
+
+/// Produces [`messages`] with `codec`, consumes them back and checks payloads,
+/// keys, partitions (librdkafka's consistent_random: CRC-32 of the key modulo
+/// the partition count), per-partition order, and the stored codec.
+fn round_trip(codec: &str, compression: Compression) {
+    require_kcat();
+    let c = cluster(Config::with_brokers(3));
+    let topic = format!("codec-{codec}");
+    c.create_topic(&topic, PARTITIONS).unwrap();
+    let sent = messages();
+    let input: String = sent.iter().map(|(k, v)| format!("{k}\t{v}\n")).collect();
+    let bs = c.bootstrap_servers();
+    kcat(
+        &bs,
+        &[
+            "-P",
+            "-t",
+            &topic,
+            "-K",
+            "\t",
+            "-z",
+            codec,
+            "-X",
+            "linger.ms=50",
+        ],
+        input.as_bytes(),
+    );
+    let got = consume(&bs, &topic, &[]);
+    assert_eq!(got.len(), MESSAGES, "{codec}");
+    let mut by_partition: BTreeMap<i32, Vec<(i64, String, String)>> = BTreeMap::new();
+    for (p, o, k, v) in got {
+        let expected = (crc32_ieee(k.as_bytes()) % PARTITIONS as u32) as i32;
+        assert_eq!(
+            p, expected,
+            "{codec}: key {k} on partition {p}, librdkafka hashes it to {expected}"
+        );
+        by_partition.entry(p).or_default().push((o, k, v));
+    }
+    for (p, rows) in &by_partition {
+        let offsets: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        assert_eq!(
+            offsets,
+            (0..rows.len() as i64).collect::<Vec<_>>(),
+            "{codec}: partition {p}"
+        );
+        let want: Vec<(&str, &str)> = sent
+            .iter()
+            .filter(|(k, _)| (crc32_ieee(k.as_bytes()) % PARTITIONS as u32) as i32 == *p)
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let have: Vec<(&str, &str)> = rows
+            .iter()
+            .map(|(_, k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(have, want, "{codec}: partition {p} in produce order");
+        assert_eq!(c.offsets(&topic, *p), Some((0, rows.len() as i64)));
+        // Stored as received: batches in the producer's codec.
+        let stored = c.log_bytes(&topic, *p, 0).unwrap();
+        for batch in RecordSet::new(&stored) {
+            let Batch::V2(batch) = batch.unwrap() else {
+                panic!("kcat writes magic 2")
+            };
+            assert_eq!(batch.attributes().compression(), Ok(compression), "{codec}");
+        }
+    }
+}
+
+#[test]
+fn kcat_round_trip_uncompressed() {
+    round_trip("none", Compression::None);
+}
+
+#[test]
+fn kcat_round_trip_gzip() {
+    round_trip("gzip", Compression::Gzip);
+}
+
+#[test]
+fn kcat_round_trip_snappy() {
+    round_trip("snappy", Compression::Snappy);
+}
+
+#[test]
+fn kcat_round_trip_lz4() {
+    round_trip("lz4", Compression::Lz4);
+}
+
+#[test]
+fn kcat_round_trip_zstd() {
+    round_trip("zstd", Compression::Zstd);
+}
+
+/// librdkafka told the broker is 0.9 (and not to ask ApiVersions) speaks
+/// Produce v1 with magic-0 messages and Fetch v1; the broker stores the
+/// legacy sets (offsets patched per message) and serves them to old and new
+/// consumers. (librdkafka asks ApiVersions anyway for any fallback from 0.10
+/// on, so magic 1 is covered by the cluster's own tests.)
+#[test]
+fn kcat_legacy_message_formats() {
+    require_kcat();
+    let c = cluster(Config::with_brokers(1));
+    let bs = c.bootstrap_servers();
+    for (fallback, magic) in [("0.9.0", 0)] {
+        let topic = format!("legacy-{magic}");
+        let old = [
+            "-X",
+            "api.version.request=false",
+            "-X",
+            &format!("broker.version.fallback={fallback}"),
+        ];
+        let input: String = (0..50).map(|i| format!("k{i}\tv{i}\n")).collect();
+        let mut args = vec!["-P", "-t", topic.as_str(), "-K", "\t"];
+        args.extend_from_slice(&old);
+        kcat(&bs, &args, input.as_bytes());
+        let stored = c.log_bytes(&topic, 0, 0).unwrap();
+        let entries: Vec<_> = RecordSet::new(&stored).map(Result::unwrap).collect();
+        assert!(!entries.is_empty());
+        for (i, e) in entries.iter().enumerate() {
+            let Batch::Legacy(m) = e else {
+                panic!("{fallback}: expected magic {magic}, got {e:?}")
+            };
+            assert_eq!((m.magic, m.offset), (magic, i as i64), "{fallback}");
+        }
+        for extra in [&old[..], &[]] {
+            let got = consume(&bs, &topic, extra);
+            let rows: Vec<(i64, String, String)> =
+                got.into_iter().map(|(_, o, k, v)| (o, k, v)).collect();
+            let want: Vec<(i64, String, String)> = (0..50)
+                .map(|i| (i, format!("k{i}"), format!("v{i}")))
+                .collect();
+            assert_eq!(rows, want, "{fallback}, consumer {extra:?}");
+        }
+    }
+    let versions: BTreeSet<(i16, i16)> = c
+        .requests()
+        .iter()
+        .filter(|r| r.api() == Some(ApiKey::Produce))
+        .map(|r| (r.api_key, r.api_version))
+        .collect();
+    assert!(versions.contains(&(0, 1)), "{versions:?}");
+}
+
+/// With the Kafka 4.x floor, kcat's modern versions work and a client
+/// speaking Produce v1 is refused.
+#[test]
+fn kcat_against_kafka4_versions() {
+    require_kcat();
+    let c = cluster(Config {
+        kafka4: true,
+        ..Config::with_brokers(1)
+    });
+    let bs = c.bootstrap_servers();
+    kcat(&bs, &["-P", "-t", "modern"], b"a\nb\nc\n");
+    let got = consume(&bs, "modern", &[]);
+    assert_eq!(got.len(), 3);
+    let mut cmd = std::process::Command::new("kcat");
+    cmd.args([
+        "-b",
+        &bs,
+        "-P",
+        "-t",
+        "ancient",
+        "-X",
+        "api.version.request=false",
+    ])
+    .args([
+        "-X",
+        "broker.version.fallback=0.9.0",
+        "-X",
+        "message.timeout.ms=3000",
+    ]);
+    let out = run(&mut cmd, b"x\n", std::time::Duration::from_secs(30));
+    assert!(
+        !out.success
+            || out.stderr.contains("UNSUPPORTED_VERSION")
+            || out.stderr.contains("not supported"),
+        "a Produce v1 must not be accepted in Kafka 4.x mode\n{}",
+        out.stderr
+    );
+    assert_eq!(
+        c.offsets("ancient", 0).map(|o| o.1).unwrap_or(0),
+        0,
+        "nothing stored"
+    );
+}
+
+#[test]
+fn kcat_sasl_plain() {
+    require_kcat();
+    let c = cluster(Config {
+        sasl_users: vec![SaslUser::new("alice", "secret")],
+        ..Config::with_brokers(2)
+    });
+    let bs = c.bootstrap_servers();
+    let sasl = |password: &str| {
+        vec![
+            "-X".to_owned(),
+            "security.protocol=SASL_PLAINTEXT".to_owned(),
+            "-X".to_owned(),
+            "sasl.mechanisms=PLAIN".to_owned(),
+            "-X".to_owned(),
+            "sasl.username=alice".to_owned(),
+            "-X".to_owned(),
+            format!("sasl.password={password}"),
+        ]
+    };
+    let good = sasl("secret");
+    let good: Vec<&str> = good.iter().map(String::as_str).collect();
+    let mut produce = vec!["-P", "-t", "secured"];
+    produce.extend_from_slice(&good);
+    kcat(&bs, &produce, b"1\n2\n");
+    let got = consume(&bs, "secured", &good);
+    assert_eq!(got.len(), 2);
+    // Wrong password, and no SASL at all: no metadata.
+    for args in [sasl("wrong"), Vec::new()] {
+        let mut cmd = std::process::Command::new("kcat");
+        cmd.args(["-b", &bs, "-L", "-m", "3"]).args(&args);
+        let out = run(&mut cmd, b"", std::time::Duration::from_secs(30));
+        assert!(
+            !out.success || !out.stdout.contains("brokers:"),
+            "{args:?}: {}",
+            out.stdout
+        );
+    }
+}
