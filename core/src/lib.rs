@@ -16,6 +16,11 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+// Only codecs that cannot work without a heap use it (see `record::compression`).
+#[cfg(feature = "alloc")]
+extern crate alloc;
+// `std` only exists for `snap` (snappy compression); nothing here uses it.
+
 #[macro_use]
 pub mod wire;
 pub mod balancer;

@@ -3,8 +3,9 @@
 //! microkafka must read every field and record exactly as the producer sent
 //! it, and its builder must write the same bytes for the same records.
 
+use microkafka_core::record::compression::Codecs;
 use microkafka_core::record::{
-    BatchOptions, Compression, RecordBatch, RecordBatchBuilder, RecordHeader,
+    BatchOptions, Compression, Record, RecordBatch, RecordBatchBuilder, RecordHeader,
 };
 use serde_json::Value;
 
@@ -90,45 +91,62 @@ fn header_fields_match_what_the_producer_wrote() {
     }
 }
 
+/// Checks every record of `records` against the sidecar.
+fn check_records<'a>(
+    client: &str,
+    codec: &str,
+    base_timestamp: i64,
+    records: impl Iterator<Item = microkafka_core::Result<Record<'a>>>,
+    json: &Value,
+) {
+    let expected = json["records"].as_array().unwrap();
+    let mut n = 0;
+    for (record, want) in records.zip(expected) {
+        let record = record.unwrap_or_else(|e| panic!("{client} {codec} record {n}: {e}"));
+        assert_eq!(
+            record.key.map(<[u8]>::to_vec),
+            bytes_of(&want["key"]),
+            "{client} {codec} record {n}"
+        );
+        assert_eq!(
+            record.value.map(<[u8]>::to_vec),
+            bytes_of(&want["value"]),
+            "{client} {codec} record {n}"
+        );
+        assert_eq!(
+            base_timestamp + record.timestamp_delta,
+            want["timestamp"].as_i64().unwrap()
+        );
+        assert_eq!(record.offset_delta as usize, n);
+        let headers: Vec<(String, Option<Vec<u8>>)> = record
+            .headers
+            .iter()
+            .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+            .collect();
+        let want_headers: Vec<(String, Option<Vec<u8>>)> = want["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| (h[0].as_str().unwrap().to_string(), bytes_of(&h[1])))
+            .collect();
+        assert_eq!(headers, want_headers, "{client} {codec} record {n}");
+        n += 1;
+    }
+    assert_eq!(n, expected.len(), "{client} {codec}");
+}
+
 #[test]
 fn uncompressed_records_match_what_the_producer_sent() {
     for client in CLIENTS {
         let (bin, json) = load(client, "none");
         let batch = RecordBatch::new_verified(&bin[..]).unwrap();
-        let expected = json["records"].as_array().unwrap();
-        let mut n = 0;
-        for (record, want) in batch.records().unwrap().zip(expected) {
-            let record = record.unwrap();
-            assert_eq!(
-                record.key.map(<[u8]>::to_vec),
-                bytes_of(&want["key"]),
-                "{client} record {n}"
-            );
-            assert_eq!(
-                record.value.map(<[u8]>::to_vec),
-                bytes_of(&want["value"]),
-                "{client} record {n}"
-            );
-            assert_eq!(
-                batch.base_timestamp() + record.timestamp_delta,
-                want["timestamp"].as_i64().unwrap()
-            );
-            assert_eq!(record.offset_delta as usize, n);
-            let headers: Vec<(String, Option<Vec<u8>>)> = record
-                .headers
-                .iter()
-                .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
-                .collect();
-            let want_headers: Vec<(String, Option<Vec<u8>>)> = want["headers"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|h| (h[0].as_str().unwrap().to_string(), bytes_of(&h[1])))
-                .collect();
-            assert_eq!(headers, want_headers, "{client} record {n}");
-            n += 1;
-        }
-        assert_eq!(n, expected.len());
+        check_records(
+            client,
+            "none",
+            batch.base_timestamp(),
+            batch.records().unwrap(),
+            &json,
+        );
     }
 }
 
@@ -183,10 +201,70 @@ fn builder_writes_the_same_bytes_as_librdkafka() {
     }
 }
 
+/// Every codec compiled in (all of them with `--all-features`).
 #[test]
-fn compressed_batches_name_their_codec() {
-    // The codecs themselves arrive with the compression issue; until then a
-    // compressed batch must say which codec it needs rather than misread.
+fn compressed_records_match_what_the_producer_sent() {
+    let mut codecs = Codecs::new();
+    let mut scratch = vec![0u8; 64 * 1024];
+    for client in CLIENTS {
+        for codec in CODECS {
+            let (bin, json) = load(client, codec);
+            let batch = RecordBatch::new_verified(&bin[..]).unwrap();
+            if !Codecs::is_available(batch.attributes().compression().unwrap()) {
+                continue;
+            }
+            let records = batch
+                .records_decompressed(&mut codecs, &mut scratch)
+                .unwrap_or_else(|e| panic!("{client} {codec}: {e}"));
+            check_records(client, codec, batch.base_timestamp(), records, &json);
+        }
+    }
+}
+
+#[test]
+fn compressed_sections_are_the_uncompressed_section() {
+    // librdkafka 2.16's batches carry the same records at fixed timestamps:
+    // every codec's section decompresses to the uncompressed batch's bytes.
+    let (none, json) = load("librdkafka2.16", "none");
+    let section = &none[microkafka_core::record::RECORD_BATCH_OVERHEAD..];
+    assert_eq!(
+        section.len() as i64,
+        json["batch_header"]["uncompressed_records_size"]
+            .as_i64()
+            .unwrap_or(section.len() as i64)
+    );
+    let mut codecs = Codecs::new();
+    for codec in &CODECS[1..] {
+        let (bin, json) = load("librdkafka2.16", codec);
+        let batch = RecordBatch::new_verified(&bin[..]).unwrap();
+        let c = batch.attributes().compression().unwrap();
+        if !Codecs::is_available(c) {
+            continue;
+        }
+        // Exactly the size: no slack needed.
+        let mut out = vec![0u8; section.len()];
+        let n = codecs
+            .decompress(c, batch.records_bytes(), &mut out)
+            .unwrap();
+        assert_eq!(&out[..n], section, "{codec}");
+        assert_eq!(
+            n as i64,
+            json["batch_header"]["uncompressed_records_size"]
+                .as_i64()
+                .unwrap()
+        );
+        // One byte less is refused, not truncated.
+        assert!(matches!(
+            codecs.decompress(c, batch.records_bytes(), &mut out[..n - 1]),
+            Err(microkafka_core::Error::TooLarge { .. })
+        ));
+    }
+}
+
+#[test]
+fn compressed_batches_without_their_codec_say_which_they_need() {
+    // Iterating in place, or without the codec compiled in, names the codec
+    // rather than misreading the compressed bytes as records.
     for client in CLIENTS {
         for codec in &CODECS[1..] {
             let (bin, _) = load(client, codec);
@@ -197,6 +275,14 @@ fn compressed_batches_name_their_codec() {
                 batch.records().err(),
                 Some(microkafka_core::Error::UnsupportedCompression(c.id()))
             );
+            if !Codecs::is_available(c) {
+                assert_eq!(
+                    batch
+                        .records_decompressed(&mut Codecs::new(), &mut [0u8; 4096])
+                        .err(),
+                    Some(microkafka_core::Error::UnsupportedCompression(c.id()))
+                );
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! A zero-copy view over a magic-2 record batch.
 
 use crate::error::{Error, Result};
-use crate::record::compression::{Codec, Compression};
+use crate::record::compression::{Compression, SelectCodec};
 use crate::record::crc::crc32c;
 use crate::record::Records;
 
@@ -242,7 +242,7 @@ impl<T: AsRef<[u8]>> RecordBatch<T> {
     /// Iterates the records of an uncompressed batch.
     ///
     /// A compressed batch gives [`Error::UnsupportedCompression`]; use
-    /// [`records_decompressed`](Self::records_decompressed).
+    /// [`records_decompressed`](Self::records_decompressed), which reads both.
     pub fn records(&self) -> Result<Records<'_>> {
         match self.attributes().compression()? {
             Compression::None => Ok(Records::new(self.records_bytes(), self.records_count())),
@@ -250,22 +250,28 @@ impl<T: AsRef<[u8]>> RecordBatch<T> {
         }
     }
 
-    /// Decompresses the records section with `codec` into `scratch` and
-    /// iterates records borrowed from it. An uncompressed batch is iterated in
-    /// place and `scratch` is not touched.
-    pub fn records_decompressed<'s>(
+    /// Iterates the records of any batch: an uncompressed one in place, a
+    /// compressed one decompressed into `scratch` by the codec `codecs` picks
+    /// for it (a [`Codecs`](crate::record::compression::Codecs), or a single
+    /// codec).
+    ///
+    /// `scratch.len()` is the largest records section accepted: a batch that
+    /// would decompress to more is refused with [`Error::TooLarge`] (a "zip
+    /// bomb" guard), a codec that is not compiled in with
+    /// [`Error::UnsupportedCompression`]. An uncompressed batch does not touch
+    /// `scratch`, so an empty one will do when no codec is compiled in.
+    pub fn records_decompressed<'s, S: SelectCodec + ?Sized>(
         &'s self,
-        codec: &mut dyn Codec,
+        codecs: &mut S,
         scratch: &'s mut [u8],
     ) -> Result<Records<'s>> {
         let compression = self.attributes().compression()?;
         if compression == Compression::None {
             return self.records();
         }
-        if codec.compression() != compression {
-            return Err(Error::UnsupportedCompression(compression.id()));
-        }
-        let n = codec.decompress(self.records_bytes(), scratch)?;
+        let n = codecs
+            .codec(compression)?
+            .decompress(self.records_bytes(), scratch)?;
         Ok(Records::new(&scratch[..n], self.records_count()))
     }
 }

@@ -203,6 +203,13 @@ impl<'b> RecordBatchBuilder<'b> {
 
     /// Compresses the records with `codec` (through `scratch`, which must hold
     /// the compressed form) and finishes the batch.
+    ///
+    /// `scratch` of [`Compression::max_compressed_len`]`(self.len())` bytes
+    /// is always enough; [`Codecs::codec`](crate::record::compression::Codecs::codec)
+    /// gives the codec for a [`Compression`]. A codec that cannot compress in
+    /// this build (e.g. gzip without `alloc`) gives
+    /// [`Error::UnsupportedCompression`]; a compressed form that does not fit
+    /// `scratch` or this builder's buffer, [`Error::BufferTooSmall`].
     pub fn finish_compressed(
         mut self,
         codec: &mut dyn Codec,

@@ -4,8 +4,9 @@
 //! data stored in this format long ago, so consumers must read them.
 
 use crate::error::{Error, Result};
-use crate::record::compression::Compression;
+use crate::record::compression::{Compression, SelectCodec};
 use crate::record::crc::crc32_ieee;
+use crate::record::TimestampType;
 use crate::wire::{LenPrefix, Reader};
 
 /// Bytes of a legacy entry before the message itself: offset + message size.
@@ -79,6 +80,77 @@ impl<'a> LegacyMessage<'a> {
         Compression::from_id(self.attributes as u8 & 0x07)
     }
 
+    /// How the timestamp was set (attribute bit 3; magic 1 only, magic 0
+    /// messages have no timestamp and say `CreateTime`).
+    pub fn timestamp_type(&self) -> TimestampType {
+        if self.magic >= 1 && self.attributes & 0x08 != 0 {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        }
+    }
+
+    /// The messages this entry stands for: the message itself when it is not
+    /// compressed, otherwise the inner messages of the wrapper, decompressed
+    /// with the codec `codecs` picks into `scratch` (whose length is the
+    /// limit, as for [`RecordBatch::records_decompressed`]).
+    ///
+    /// Inner messages come out as the broker meant them: with absolute
+    /// offsets (a magic-1 wrapper stores relative ones and its own offset is
+    /// the last inner one's, KIP-31), and with the wrapper's timestamp when the
+    /// wrapper says log-append time. Their CRCs are checked; an inner message
+    /// that is itself compressed is an error.
+    ///
+    /// [`RecordBatch::records_decompressed`]: crate::record::RecordBatch::records_decompressed
+    pub fn messages<'s, S: SelectCodec + ?Sized>(
+        &'s self,
+        codecs: &mut S,
+        scratch: &'s mut [u8],
+    ) -> Result<LegacyMessages<'s>> {
+        let compression = self.compression()?;
+        if compression == Compression::None {
+            return Ok(LegacyMessages {
+                single: Some(*self),
+                rest: &[],
+                offset_shift: 0,
+                log_append_time: None,
+                failed: false,
+            });
+        }
+        let value = self.value.ok_or(Error::Malformed(
+            "compressed legacy message without a value",
+        ))?;
+        let n = codecs
+            .codec(compression)?
+            .decompress_legacy(self.magic, value, scratch)?;
+        let inner = &scratch[..n];
+        let offset_shift = if self.magic >= 1 {
+            // Relative inner offsets: the wrapper carries the last one's absolute offset.
+            let mut last = None;
+            let mut rest = inner;
+            while !rest.is_empty() {
+                let (message, used) = LegacyMessage::parse(rest)?;
+                last = Some(message.offset);
+                rest = &rest[used..];
+            }
+            let last = last.ok_or(Error::Malformed("empty compressed legacy message set"))?;
+            self.offset.wrapping_sub(last)
+        } else {
+            0
+        };
+        let log_append_time = match self.timestamp_type() {
+            TimestampType::LogAppendTime => self.timestamp,
+            TimestampType::CreateTime => None,
+        };
+        Ok(LegacyMessages {
+            single: None,
+            rest: inner,
+            offset_shift,
+            log_append_time,
+            failed: false,
+        })
+    }
+
     /// Checks the stored CRC-32 against the message.
     pub fn verify_crc(&self) -> Result<()> {
         let actual = crc32_ieee(self.checked);
@@ -90,5 +162,49 @@ impl<'a> LegacyMessage<'a> {
                 actual,
             })
         }
+    }
+}
+
+/// The messages of a legacy entry: see [`LegacyMessage::messages`].
+///
+/// Yields `Err` once and then stops on a malformed inner message.
+#[derive(Clone, Debug)]
+pub struct LegacyMessages<'a> {
+    single: Option<LegacyMessage<'a>>,
+    rest: &'a [u8],
+    offset_shift: i64,
+    log_append_time: Option<i64>,
+    failed: bool,
+}
+
+impl<'a> LegacyMessages<'a> {
+    fn next_inner(&mut self) -> Result<LegacyMessage<'a>> {
+        let (mut message, used) = LegacyMessage::parse(self.rest)?;
+        self.rest = &self.rest[used..];
+        message.verify_crc()?;
+        if message.compression()? != Compression::None {
+            return Err(Error::Malformed("nested compressed legacy message"));
+        }
+        message.offset = message.offset.wrapping_add(self.offset_shift);
+        if let Some(ts) = self.log_append_time {
+            message.timestamp = Some(ts);
+        }
+        Ok(message)
+    }
+}
+
+impl<'a> Iterator for LegacyMessages<'a> {
+    type Item = Result<LegacyMessage<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(single) = self.single.take() {
+            return Some(Ok(single));
+        }
+        if self.failed || self.rest.is_empty() {
+            return None;
+        }
+        let message = self.next_inner();
+        self.failed = message.is_err();
+        Some(message)
     }
 }

@@ -9,7 +9,8 @@
 //!   lengths, counts, deltas and the CRC-32C when finished.
 //! - [`RecordSet`]: the `records` field of a Fetch/Produce partition, which may
 //!   hold several batches, legacy (magic 0/1) messages, and a truncated tail.
-//! - [`compression`]: codec ids and the hook codecs plug into.
+//! - [`compression`]: the codecs (gzip, snappy, lz4, zstd behind features),
+//!   the [`Codecs`](compression::Codecs) dispatcher and the hook they share.
 
 mod batch;
 mod builder;
@@ -26,7 +27,7 @@ pub use builder::{BatchOptions, RecordBatchBuilder, RecordHeader};
 pub use compression::Compression;
 pub use control::{ControlRecord, ControlRecordType};
 pub use crc::{crc32_ieee, crc32c};
-pub use legacy::LegacyMessage;
+pub use legacy::{LegacyMessage, LegacyMessages};
 pub use record::{Header, Headers, Record, Records};
 pub use set::{Batch, RecordSet};
 
