@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use common::{cluster, kcat, require_kcat, run};
 use microkafka_core::record::{crc32_ieee, Batch, Compression, RecordSet};
-use microkafka_mock_broker::{ApiKey, Config, SaslUser};
+use microkafka_mock_broker::{ApiKey, Config, ErrorCode, Fault, SaslUser};
 
 const MESSAGES: usize = 1000;
 const PARTITIONS: i32 = 3;
@@ -294,4 +294,86 @@ fn kcat_sasl_plain() {
             out.stdout
         );
     }
+}
+
+/// Injected retriable errors: librdkafka retries and every message lands once.
+#[test]
+fn kcat_retries_through_injected_produce_errors() {
+    require_kcat();
+    let c = cluster(Config::with_brokers(3));
+    c.create_topic("flaky", 1).unwrap();
+    c.inject(Fault::errors(
+        ApiKey::Produce,
+        [
+            ErrorCode::NOT_ENOUGH_REPLICAS,
+            ErrorCode::REQUEST_TIMED_OUT,
+            ErrorCode::NOT_ENOUGH_REPLICAS,
+        ],
+    ));
+    let bs = c.bootstrap_servers();
+    let input: String = (0..20).map(|i| format!("m{i}\n")).collect();
+    kcat(
+        &bs,
+        &[
+            "-P",
+            "-t",
+            "flaky",
+            "-X",
+            "retry.backoff.ms=10",
+            "-X",
+            "linger.ms=0",
+        ],
+        input.as_bytes(),
+    );
+    let got: Vec<String> = consume(&bs, "flaky", &[])
+        .into_iter()
+        .map(|r| r.3)
+        .collect();
+    assert_eq!(got, (0..20).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    let produces = c
+        .requests()
+        .iter()
+        .filter(|r| r.api() == Some(ApiKey::Produce))
+        .count();
+    assert!(
+        produces >= 4,
+        "three failed attempts and a good one, saw {produces}"
+    );
+}
+
+/// A broker goes down mid-run: its partitions move, librdkafka follows the
+/// new leaders, and nothing produced before or after is lost.
+#[test]
+fn kcat_follows_leaders_when_a_broker_goes_down() {
+    require_kcat();
+    let c = cluster(Config::with_brokers(3));
+    c.create_topic("moving", 3).unwrap();
+    let bs = c.bootstrap_servers();
+    let before: String = (0..90).map(|i| format!("k{i}\tbefore{i}\n")).collect();
+    kcat(&bs, &["-P", "-t", "moving", "-K", "\t"], before.as_bytes());
+    let victim = c.leader("moving", 0).unwrap();
+    c.broker_down(victim).unwrap();
+    assert_ne!(c.leader("moving", 0), Some(victim));
+    let live: Vec<String> = c
+        .addrs()
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i as i32 + 1 != victim)
+        .map(|(_, a)| a.to_string())
+        .collect();
+    let live = live.join(",");
+    let after: String = (0..90).map(|i| format!("k{i}\tafter{i}\n")).collect();
+    kcat(&live, &["-P", "-t", "moving", "-K", "\t"], after.as_bytes());
+    let mut got: Vec<String> = consume(&live, "moving", &[])
+        .into_iter()
+        .map(|r| r.3)
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = (0..90)
+        .flat_map(|i| [format!("before{i}"), format!("after{i}")])
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    let listing = kcat(&live, &["-L"], b"");
+    assert!(listing.contains(" 2 brokers:"), "{listing}");
 }

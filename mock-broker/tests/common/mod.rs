@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use microkafka_mock_broker::{Config, MockCluster};
 
+pub(crate) mod wire;
+
 pub(crate) const INSTALL: &str =
     ".ci/install-capture-deps (installs kcat from apt and confluent-kafka==2.16.1 from pip)";
 

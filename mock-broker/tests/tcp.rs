@@ -1,0 +1,358 @@
+//! The tokio layer over real sockets: bad input, pipelining, long-polls,
+//! latency, dropped connections, brokers going down and up, cold start.
+
+mod common;
+
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::wire::{batch, request, response};
+use microkafka_core::protocol::messages::*;
+use microkafka_core::wire::Array;
+use microkafka_core::ErrorCode;
+use microkafka_mock_broker::{Config, MockCluster};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+async fn connect(addr: SocketAddr) -> TcpStream {
+    timeout(WAIT, TcpStream::connect(addr))
+        .await
+        .expect("connect in time")
+        .expect("connect")
+}
+
+/// Reads one response frame (size prefix included); `None` at end of stream.
+async fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut size = [0u8; 4];
+    match timeout(WAIT, s.read_exact(&mut size))
+        .await
+        .expect("a frame or EOF in time")
+    {
+        Ok(_) => {}
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset
+            ) =>
+        {
+            return None
+        }
+        Err(e) => panic!("{e}"),
+    }
+    let mut frame = size.to_vec();
+    frame.resize(4 + i32::from_be_bytes(size) as usize, 0);
+    timeout(WAIT, s.read_exact(&mut frame[4..]))
+        .await
+        .expect("frame body in time")
+        .expect("frame body");
+    Some(frame)
+}
+
+/// True once the broker has closed the connection.
+async fn closed(s: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 64];
+    loop {
+        match timeout(WAIT, s.read(&mut buf))
+            .await
+            .expect("close in time")
+        {
+            Ok(0) | Err(_) => return true,
+            Ok(_) => continue,
+        }
+    }
+}
+
+async fn api_versions_ok(addr: SocketAddr) {
+    let mut s = connect(addr).await;
+    s.write_all(&request(77, 3, &ApiVersionsRequest::default()))
+        .await
+        .unwrap();
+    let frame = read_frame(&mut s).await.expect("an ApiVersions answer");
+    let (corr, resp): (_, ApiVersionsResponse) = response(&frame, 3);
+    assert_eq!((corr, resp.error_code), (77, ErrorCode::NONE));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_frames_close_only_their_connection() {
+    let cluster = MockCluster::start(Config {
+        max_frame_size: 64 * 1024,
+        ..Config::with_brokers(1)
+    })
+    .await
+    .unwrap();
+    cluster.create_topic("t", 1).unwrap();
+    let addr = cluster.addrs()[0];
+    let mut steady = connect(addr).await;
+    steady
+        .write_all(&request(1, 3, &ApiVersionsRequest::default()))
+        .await
+        .unwrap();
+    read_frame(&mut steady).await.unwrap();
+
+    let mut unknown_api = request(1, 9, &MetadataRequest::default());
+    unknown_api[4..6].copy_from_slice(&32i16.to_be_bytes());
+    let parts = [PartitionProduceData {
+        index: 0,
+        records: Some(b"not a batch at all"),
+    }];
+    let topics = [TopicProduceData {
+        name: "t",
+        partition_data: Array::new(&parts),
+    }];
+    let produce = request(
+        1,
+        9,
+        &ProduceRequest {
+            acks: 1,
+            topic_data: Array::new(&topics),
+            ..Default::default()
+        },
+    );
+    let mut truncated = produce[..produce.len() - 6].to_vec();
+    let size = (truncated.len() - 4) as i32;
+    truncated[..4].copy_from_slice(&size.to_be_bytes());
+    let bad: Vec<(&str, Vec<u8>)> = vec![
+        ("over the frame limit", (1i32 << 30).to_be_bytes().to_vec()),
+        ("negative size", (-5i32).to_be_bytes().to_vec()),
+        (
+            "garbage header",
+            [&10i32.to_be_bytes()[..], &[0xff; 10]].concat(),
+        ),
+        ("unknown API key", unknown_api),
+        ("truncated body", truncated),
+    ];
+    for (what, bytes) in bad {
+        let mut s = connect(addr).await;
+        s.write_all(&bytes).await.unwrap();
+        assert!(closed(&mut s).await, "{what}");
+        api_versions_ok(addr).await;
+    }
+    // A Produce with a bad batch is an error answer, not a closed connection.
+    let mut s = connect(addr).await;
+    s.write_all(&produce).await.unwrap();
+    let frame = read_frame(&mut s).await.expect("answered");
+    let (_, resp): (_, ProduceResponse) = response(&frame, 9);
+    let p = resp
+        .responses
+        .iter()
+        .next()
+        .unwrap()
+        .partition_responses
+        .iter()
+        .next()
+        .unwrap();
+    assert_eq!(p.error_code, ErrorCode::CORRUPT_MESSAGE);
+    // The first connection never noticed.
+    steady
+        .write_all(&request(2, 9, &MetadataRequest::default()))
+        .await
+        .unwrap();
+    let frame = read_frame(&mut steady).await.unwrap();
+    let (corr, _): (_, MetadataResponse) = response(&frame, 9);
+    assert_eq!(corr, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_bytes_from_many_clients() {
+    let cluster = MockCluster::start(Config::with_brokers(2)).await.unwrap();
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for i in 0..200 {
+        let addr = cluster.addrs()[i % 2];
+        let mut s = connect(addr).await;
+        let len = (next() % 200) as usize;
+        let mut bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        if i % 2 == 0 && len >= 8 {
+            // A plausible size and a known API key, so the header parser is reached.
+            bytes[..4].copy_from_slice(&((len - 4) as i32).to_be_bytes());
+            bytes[4..6].copy_from_slice(&((next() % 40) as i16).to_be_bytes());
+            bytes[6..8].copy_from_slice(&((next() % 14) as i16).to_be_bytes());
+        }
+        let _ = s.write_all(&bytes).await;
+        let _ = s.shutdown().await;
+    }
+    for addr in cluster.addrs() {
+        api_versions_ok(addr).await;
+    }
+}
+
+fn fetch_frame(correlation_id: i32, topic: &str, offset: i64, max_wait_ms: i32) -> Vec<u8> {
+    let parts = [FetchPartition {
+        fetch_offset: offset,
+        partition_max_bytes: 1 << 20,
+        ..Default::default()
+    }];
+    let topics = [FetchTopic {
+        topic,
+        partitions: Array::new(&parts),
+        ..Default::default()
+    }];
+    request(
+        correlation_id,
+        11,
+        &FetchRequest {
+            max_wait_ms,
+            min_bytes: 1,
+            max_bytes: 1 << 20,
+            topics: Array::new(&topics),
+            ..Default::default()
+        },
+    )
+}
+
+fn produce_frame(correlation_id: i32, topic: &str, acks: i16, records: &[u8]) -> Vec<u8> {
+    let parts = [PartitionProduceData {
+        index: 0,
+        records: Some(records),
+    }];
+    let topics = [TopicProduceData {
+        name: topic,
+        partition_data: Array::new(&parts),
+    }];
+    request(
+        correlation_id,
+        9,
+        &ProduceRequest {
+            acks,
+            timeout_ms: 1000,
+            topic_data: Array::new(&topics),
+            ..Default::default()
+        },
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_are_answered_in_order() {
+    let cluster = MockCluster::start(Config::with_brokers(1)).await.unwrap();
+    cluster.create_topic("t", 1).unwrap();
+    let mut s = connect(cluster.addrs()[0]).await;
+    // A long-poll first, then two requests answerable at once, then an
+    // acks=0 Produce (no answer) and one more.
+    let bytes = [
+        fetch_frame(1, "t", 0, 300),
+        request(2, 3, &ApiVersionsRequest::default()),
+        request(3, 9, &MetadataRequest::default()),
+        produce_frame(4, "t", 0, &batch(&[b"quiet"], 0)),
+        request(5, 3, &ApiVersionsRequest::default()),
+    ]
+    .concat();
+    let start = Instant::now();
+    s.write_all(&bytes).await.unwrap();
+    let mut order = Vec::new();
+    for _ in 0..4 {
+        let frame = read_frame(&mut s).await.unwrap();
+        order.push(i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]));
+    }
+    assert_eq!(order, [1, 2, 3, 5]);
+    assert!(start.elapsed() < Duration::from_millis(3000));
+    assert_eq!(
+        cluster.offsets("t", 0),
+        Some((0, 1)),
+        "the acks=0 produce was stored"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_wakes_when_data_arrives() {
+    let cluster = MockCluster::start(Config::with_brokers(1)).await.unwrap();
+    cluster.create_topic("t", 1).unwrap();
+    let addr = cluster.addrs()[0];
+    let mut consumer = connect(addr).await;
+    let start = Instant::now();
+    consumer
+        .write_all(&fetch_frame(1, "t", 0, 10_000))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut producer = connect(addr).await;
+    producer
+        .write_all(&produce_frame(1, "t", 1, &batch(&[b"hello"], 0)))
+        .await
+        .unwrap();
+    read_frame(&mut producer).await.unwrap();
+    let frame = read_frame(&mut consumer).await.unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "woken by the produce, not the 10 s wait"
+    );
+    let (_, resp): (_, FetchResponse) = response(&frame, 11);
+    let p = resp
+        .responses
+        .iter()
+        .next()
+        .unwrap()
+        .partitions
+        .iter()
+        .next()
+        .unwrap();
+    assert_eq!(p.high_watermark, 1);
+    assert!(!p.records.unwrap_or_default().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_and_dropped_connections() {
+    let cluster = MockCluster::start(Config::with_brokers(2)).await.unwrap();
+    let addr = cluster.addrs()[0];
+    cluster.set_latency(1, Duration::from_millis(200)).unwrap();
+    let start = Instant::now();
+    api_versions_ok(addr).await;
+    assert!(start.elapsed() >= Duration::from_millis(200));
+    cluster.set_latency(1, Duration::ZERO).unwrap();
+
+    let mut s1 = connect(addr).await;
+    let mut s2 = connect(cluster.addrs()[1]).await;
+    s1.write_all(&request(1, 3, &ApiVersionsRequest::default()))
+        .await
+        .unwrap();
+    read_frame(&mut s1).await.unwrap();
+    cluster.drop_connections(1);
+    assert!(closed(&mut s1).await);
+    s2.write_all(&request(1, 3, &ApiVersionsRequest::default()))
+        .await
+        .unwrap();
+    assert!(
+        read_frame(&mut s2).await.is_some(),
+        "broker 2's connections stay"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_goes_down_and_comes_back_on_its_port() {
+    let cluster = MockCluster::start(Config::with_brokers(2)).await.unwrap();
+    let addr = cluster.addrs()[1];
+    let mut s = connect(addr).await;
+    s.write_all(&request(1, 3, &ApiVersionsRequest::default()))
+        .await
+        .unwrap();
+    read_frame(&mut s).await.unwrap();
+    cluster.broker_down(2).unwrap();
+    assert!(closed(&mut s).await, "its connections close");
+    let refused = TcpStream::connect(addr).await;
+    assert!(refused.is_err(), "its listener is gone");
+    cluster.broker_up(2).unwrap();
+    api_versions_ok(addr).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_start_to_accepting_connections() {
+    let start = Instant::now();
+    let cluster = MockCluster::start(Config::with_brokers(3)).await.unwrap();
+    let mut s = connect(cluster.addrs()[0]).await;
+    let accepting = start.elapsed();
+    s.write_all(&request(1, 3, &ApiVersionsRequest::default()))
+        .await
+        .unwrap();
+    read_frame(&mut s).await.unwrap();
+    let answered = start.elapsed();
+    println!("cold start (3 brokers): accepting after {accepting:?}, first ApiVersions answered after {answered:?}");
+    assert!(accepting < Duration::from_millis(50), "{accepting:?}");
+}
