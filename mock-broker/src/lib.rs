@@ -47,11 +47,14 @@
 //!
 //! Transactions (AddPartitionsToTxn, EndTxn, ...), the KIP-848 consumer
 //! group protocol, fetch sessions (every Fetch is a full fetch), and
-//! compressed legacy (magic 0/1) message sets, which are refused with
-//! `UNSUPPORTED_COMPRESSION_TYPE` because giving their inner messages
-//! offsets needs decompression. Compressed magic-2 batches are stored and
-//! served as received, so every codec works without the broker
-//! decompressing anything.
+//! down-conversion (magic-2 data is served as stored to v0-3 fetchers).
+//!
+//! Compressed magic-2 batches are stored and served as received: every
+//! codec works without the broker decompressing anything. Legacy (magic
+//! 0/1) message sets from old producers are stored with one offset per
+//! message; their compressed wrappers are decompressed to count (and for
+//! magic 0, renumber and re-compress) the inner messages, as Kafka 0.9/0.10
+//! did.
 #![forbid(unsafe_code)]
 
 mod cluster;
@@ -60,6 +63,7 @@ mod faults;
 mod group;
 mod handlers;
 mod ids;
+mod legacy;
 mod log;
 mod server;
 mod topics;

@@ -10,7 +10,8 @@
 
 use std::collections::VecDeque;
 
-use microkafka_core::record::{Batch, Compression, RecordBatch, RecordSet};
+use microkafka_core::record::compression::Codecs;
+use microkafka_core::record::{Batch, Compression, RecordBatch, RecordSet, Records};
 
 /// One stored batch (or legacy message set) and where it sits in its segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,10 +54,11 @@ pub(crate) struct PartitionLog {
 
 /// A magic-0/1 message set to store: the bytes and where each message starts.
 pub(crate) struct LegacySet<'a> {
-    /// The whole message set as received.
+    /// The whole message set.
     pub(crate) bytes: &'a [u8],
-    /// Offsets in `bytes` where each message entry (its `int64` offset) starts.
-    pub(crate) starts: &'a [usize],
+    /// `(where a message entry starts in bytes, how many messages it stands
+    /// for)`: 1, or the inner count of a compressed wrapper.
+    pub(crate) entries: &'a [(usize, i64)],
     /// Largest message timestamp, -1 for magic 0.
     pub(crate) max_timestamp: i64,
 }
@@ -110,16 +112,20 @@ impl PartitionLog {
         Some(base)
     }
 
-    /// Stores a legacy (magic 0/1) message set, patching each message's offset.
-    /// Returns the base offset.
+    /// Stores a legacy (magic 0/1) message set, patching each message's
+    /// offset (a wrapper's is that of its last inner message). Returns the
+    /// base offset.
     pub(crate) fn append_legacy(&mut self, set: &LegacySet<'_>) -> i64 {
         let base = self.next_offset;
         let (segment, pos) = self.reserve(set.bytes);
-        for (i, start) in set.starts.iter().enumerate() {
+        let mut count = 0;
+        for &(start, messages) in set.entries {
+            count += messages;
             let at = pos + start;
-            segment.buf[at..at + 8].copy_from_slice(&(base + i as i64).to_be_bytes());
+            if let Some(field) = segment.buf.get_mut(at..at + 8) {
+                field.copy_from_slice(&(base + count - 1).to_be_bytes());
+            }
         }
-        let count = set.starts.len() as i64;
         self.commit(base, count, pos, set.bytes.len(), set.max_timestamp);
         base
     }
@@ -226,9 +232,9 @@ impl PartitionLog {
     /// The first offset whose timestamp is at or after `timestamp`, with that
     /// timestamp (ListOffsets by time); `None` when every record is older.
     ///
-    /// Uncompressed magic-2 batches are searched record by record; in a
-    /// compressed batch (which the broker never decompresses) or a legacy set
-    /// the answer is the entry's first offset and largest timestamp.
+    /// Magic-2 batches are searched record by record (decompressing a
+    /// compressed one); in a legacy set the answer is the entry's first
+    /// offset and largest timestamp.
     pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Option<(i64, i64)> {
         let (segment, entry) = self.entries().find(|(_, e)| e.max_timestamp >= timestamp)?;
         let bytes = &segment.buf[entry.pos..entry.pos + entry.len];
@@ -256,19 +262,33 @@ impl PartitionLog {
     }
 }
 
-/// In an uncompressed magic-2 batch, the offset delta and timestamp of the first
-/// record whose timestamp is at or after `timestamp`.
+/// Largest decompressed records section a timestamp lookup inflates; the
+/// scratch is allocated zeroed, so only what a batch uses is touched.
+const MAX_INFLATED: usize = 64 << 20;
+
+/// In a magic-2 batch, the offset delta and timestamp of the first record
+/// whose timestamp is at or after `timestamp`. A compressed batch is
+/// decompressed here, the one place the log looks inside one (ListOffsets by
+/// time is rare; produce and fetch never do).
 fn first_record_at_or_after(bytes: &[u8], timestamp: i64) -> Option<(i64, i64)> {
     let Some(Ok(Batch::V2(batch))) = RecordSet::new(bytes).without_crc_check().next() else {
         return None;
     };
-    if batch.attributes().compression() != Ok(Compression::None) {
-        return None;
+    let find = |records: Records<'_>| {
+        records.flatten().find_map(|r| {
+            let ts = batch.base_timestamp().saturating_add(r.timestamp_delta);
+            (ts >= timestamp).then_some((i64::from(r.offset_delta), ts))
+        })
+    };
+    if batch.attributes().compression() == Ok(Compression::None) {
+        return find(batch.records().ok()?);
     }
-    batch.records().ok()?.flatten().find_map(|r| {
-        let ts = batch.base_timestamp().saturating_add(r.timestamp_delta);
-        (ts >= timestamp).then_some((i64::from(r.offset_delta), ts))
-    })
+    let mut scratch = vec![0u8; MAX_INFLATED];
+    find(
+        batch
+            .records_decompressed(&mut Codecs::new(), &mut scratch)
+            .ok()?,
+    )
 }
 
 #[cfg(test)]
@@ -367,6 +387,24 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_inside_compressed_batches() {
+        let mut buf = vec![0u8; 4096];
+        let mut scratch = vec![0u8; 4096];
+        let mut b = RecordBatchBuilder::new(&mut buf, BatchOptions::default()).unwrap();
+        for i in 0..4 {
+            b.append(500 + 10 * i, None, Some(b"compress me, compress me"), &[])
+                .unwrap();
+        }
+        let mut codecs = Codecs::new();
+        let codec = codecs.codec(Compression::Zstd).unwrap();
+        let compressed = b.finish_compressed(codec, &mut scratch).unwrap().to_vec();
+        let mut log = PartitionLog::new(1 << 20, 1 << 20);
+        log.append_batch(&compressed, 0);
+        assert_eq!(log.offset_for_timestamp(515), Some((2, 520)));
+        assert_eq!(log.max_timestamp_offset(), Some((3, 530)));
+    }
+
+    #[test]
     fn legacy_offsets_are_patched_per_message() {
         // Two magic-0 messages: offset, size, crc, magic, attributes, key, value.
         fn message(value: &[u8]) -> Vec<u8> {
@@ -388,7 +426,7 @@ mod tests {
         log.append_batch(&batch(2, 0, 1), 0);
         let base = log.append_legacy(&LegacySet {
             bytes: &set,
-            starts: &[0, a.len()],
+            entries: &[(0, 1), (a.len(), 1)],
             max_timestamp: -1,
         });
         assert_eq!(base, 2);

@@ -163,44 +163,55 @@ fn kcat_round_trip_zstd() {
 }
 
 /// librdkafka told the broker is 0.9 (and not to ask ApiVersions) speaks
-/// Produce v1 with magic-0 messages and Fetch v1; the broker stores the
-/// legacy sets (offsets patched per message) and serves them to old and new
-/// consumers. (librdkafka asks ApiVersions anyway for any fallback from 0.10
-/// on, so magic 1 is covered by the cluster's own tests.)
+/// Produce v1 with magic-0 messages and Fetch v1; compressed, they come as
+/// wrapper messages whose inner offsets the broker must rewrite. The broker
+/// stores the legacy sets (one offset per message) and serves them to old
+/// and new consumers. (librdkafka asks ApiVersions anyway for any fallback
+/// from 0.10 on, so magic 1 is covered by the cluster's own tests.)
 #[test]
 fn kcat_legacy_message_formats() {
     require_kcat();
     let c = cluster(Config::with_brokers(1));
     let bs = c.bootstrap_servers();
-    for (fallback, magic) in [("0.9.0", 0)] {
-        let topic = format!("legacy-{magic}");
-        let old = [
-            "-X",
-            "api.version.request=false",
-            "-X",
-            &format!("broker.version.fallback={fallback}"),
-        ];
-        let input: String = (0..50).map(|i| format!("k{i}\tv{i}\n")).collect();
-        let mut args = vec!["-P", "-t", topic.as_str(), "-K", "\t"];
+    let old = [
+        "-X",
+        "api.version.request=false",
+        "-X",
+        "broker.version.fallback=0.9.0",
+    ];
+    for codec in ["none", "gzip", "snappy", "lz4"] {
+        let topic = format!("legacy-{codec}");
+        let input: String = (0..50)
+            .map(|i| format!("k{i}\tv{i}-{}\n", "z".repeat(i)))
+            .collect();
+        let mut args = vec!["-P", "-t", topic.as_str(), "-K", "\t", "-z", codec];
         args.extend_from_slice(&old);
         kcat(&bs, &args, input.as_bytes());
         let stored = c.log_bytes(&topic, 0, 0).unwrap();
         let entries: Vec<_> = RecordSet::new(&stored).map(Result::unwrap).collect();
         assert!(!entries.is_empty());
-        for (i, e) in entries.iter().enumerate() {
+        for e in &entries {
             let Batch::Legacy(m) = e else {
-                panic!("{fallback}: expected magic {magic}, got {e:?}")
+                panic!("{codec}: expected magic 0, got {e:?}")
             };
-            assert_eq!((m.magic, m.offset), (magic, i as i64), "{fallback}");
+            assert_eq!(m.magic, 0, "{codec}");
+            let wrapped = m.compression().unwrap() != Compression::None;
+            assert_eq!(wrapped, codec != "none", "{codec}");
         }
         for extra in [&old[..], &[]] {
             let got = consume(&bs, &topic, extra);
             let rows: Vec<(i64, String, String)> =
                 got.into_iter().map(|(_, o, k, v)| (o, k, v)).collect();
             let want: Vec<(i64, String, String)> = (0..50)
-                .map(|i| (i, format!("k{i}"), format!("v{i}")))
+                .map(|i| {
+                    (
+                        i,
+                        format!("k{i}"),
+                        format!("v{i}-{}", "z".repeat(i as usize)),
+                    )
+                })
                 .collect();
-            assert_eq!(rows, want, "{fallback}, consumer {extra:?}");
+            assert_eq!(rows, want, "{codec}, consumer {extra:?}");
         }
     }
     let versions: BTreeSet<(i16, i16)> = c

@@ -4,18 +4,20 @@
 //! pass over the batch, a header check, a copy into the log and two patched
 //! fields. Records are never iterated or decompressed, so the mock keeps up
 //! with the clients it tests. Legacy (magic 0/1) message sets get their
-//! offsets patched per message, which is how that format stores them.
+//! offsets patched per message, which is how that format stores them (see
+//! [`crate::legacy`] for compressed ones).
 
 use microkafka_core::protocol::messages::{
     PartitionProduceResponse, ProduceLeaderIdAndEpoch, ProduceNodeEndpoint, ProduceRequest,
     ProduceResponse, TopicProduceResponse,
 };
 use microkafka_core::protocol::ApiKey;
-use microkafka_core::record::{Compression, LegacyMessage, RecordBatch};
+use microkafka_core::record::{Compression, RecordBatch};
 use microkafka_core::wire::Array;
 use microkafka_core::ErrorCode;
 
 use super::{Answer, Cx};
+use crate::legacy;
 use crate::log::LegacySet;
 use crate::topics::Sequence;
 
@@ -233,43 +235,23 @@ fn append_batches(
     first.ok_or(ErrorCode::CORRUPT_MESSAGE)
 }
 
-/// Validates then stores a legacy message set, one offset per message.
-///
-/// Compressed legacy messages (a wrapper holding a compressed inner set) are
-/// refused with `UNSUPPORTED_COMPRESSION_TYPE`: giving their inner messages
-/// offsets means decompressing them, which waits for core's codecs.
+/// Validates then stores a legacy message set (see [`crate::legacy`]).
 fn append_legacy(
     cx: &mut Cx<'_>,
     topic: &str,
     index: i32,
     records: &[u8],
 ) -> Result<i64, ErrorCode> {
-    let mut starts = Vec::new();
-    let mut max_timestamp = -1;
-    let mut at = 0;
-    while at < records.len() {
-        let (message, len) =
-            LegacyMessage::parse(&records[at..]).map_err(|_| ErrorCode::CORRUPT_MESSAGE)?;
-        message
-            .verify_crc()
-            .map_err(|_| ErrorCode::CORRUPT_MESSAGE)?;
-        match message.compression() {
-            Ok(Compression::None) => {}
-            Ok(_) => return Err(ErrorCode::UNSUPPORTED_COMPRESSION_TYPE),
-            Err(_) => return Err(ErrorCode::CORRUPT_MESSAGE),
-        }
-        max_timestamp = max_timestamp.max(message.timestamp.unwrap_or(-1));
-        starts.push(at);
-        at += len;
-    }
+    let max_inflated = cx.cluster.config.max_frame_size;
     let partition = cx
         .cluster
         .topics
         .partition_mut(topic, index)
         .ok_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)?;
+    let prepared = legacy::prepare(records, partition.log.end_offset(), max_inflated)?;
     Ok(partition.log.append_legacy(&LegacySet {
-        bytes: records,
-        starts: &starts,
-        max_timestamp,
+        bytes: &prepared.bytes,
+        entries: &prepared.entries,
+        max_timestamp: prepared.max_timestamp,
     }))
 }
