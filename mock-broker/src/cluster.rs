@@ -357,11 +357,13 @@ impl Cluster {
         }
         let mut forced = (!advertised(api, kafka4).contains(header.api_version))
             .then_some(ErrorCode::UNSUPPORTED_VERSION);
+        let mut lose_response = false;
         if forced.is_none() {
             match self.faults.take_request(api, session.broker) {
                 Some(FaultAction::Error(code)) => forced = Some(code),
                 Some(FaultAction::Disconnect) => return Outcome::Close(None),
                 Some(FaultAction::NoResponse) => return Outcome::Later,
+                Some(FaultAction::LoseResponse) => lose_response = true,
                 None => {}
             }
         }
@@ -379,6 +381,10 @@ impl Cluster {
             cluster: self,
         };
         let answer = handlers::dispatch(&mut cx, api, &header, &mut r, &mut session.auth);
+        if lose_response {
+            // Whatever the answer (a parked Fetch included), it never leaves.
+            return Outcome::Close(None);
+        }
         match answer {
             Answer::Frame(frame) => Outcome::Respond(frame),
             Answer::Nothing => Outcome::Nothing,

@@ -17,6 +17,11 @@ pub enum FaultAction {
     /// Never answer; the client's request timeout fires. Later requests on the
     /// connection are not answered either, since responses go out in order.
     NoResponse,
+    /// Serve the request (its effects happen: a Produce is stored), then
+    /// close the connection without the answer, as when a response is lost
+    /// on the network. The client retries; an idempotent producer's retry
+    /// is recognised as a duplicate and not stored twice.
+    LoseResponse,
 }
 
 /// A fault for the next requests of one API, optionally only on one broker
@@ -60,6 +65,12 @@ impl Fault {
     /// The next `times` matching requests are never answered.
     pub fn no_response(api: ApiKey, times: usize) -> Self {
         Self::actions(api, std::iter::repeat_n(FaultAction::NoResponse, times))
+    }
+
+    /// The next `times` matching requests are served but their answers are
+    /// lost with the connection.
+    pub fn lose_response(api: ApiKey, times: usize) -> Self {
+        Self::actions(api, std::iter::repeat_n(FaultAction::LoseResponse, times))
     }
 
     /// The next matching requests get these actions, one per request.

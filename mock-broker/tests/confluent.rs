@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use common::{cluster, python};
-use microkafka_mock_broker::{ApiKey, Config};
+use microkafka_mock_broker::{ApiKey, Config, Fault};
 
 const PARTITIONS: i32 = 6;
 const TOTAL: usize = 600;
@@ -179,4 +179,35 @@ fn admin_client_creates_grows_and_deletes_topics() {
     );
     assert_eq!(c.with_cluster(|c| c.topic_names()), ["adm-a"]);
     assert_eq!(c.with_cluster(|c| c.partition_count("adm-a")), Some(6));
+}
+
+/// Produce answers lost on the network: librdkafka retries; with idempotence
+/// the broker recognises the retries (producer id, epoch, sequence) and
+/// stores each message once, without it the retries are stored again.
+#[test]
+fn idempotent_producer_survives_lost_responses() {
+    for (idempotent, topic) in [(true, "exactly-once"), (false, "at-least-once")] {
+        let c = cluster(Config::with_brokers(1));
+        c.create_topic(topic, 1).unwrap();
+        c.inject(Fault::lose_response(ApiKey::Produce, 3));
+        let flag = if idempotent { "1" } else { "0" };
+        let out = python(
+            "idempotent_producer.py",
+            &[&c.bootstrap_servers(), topic, "30", flag],
+            Duration::from_secs(120),
+        );
+        assert_eq!(
+            out.trim(),
+            "DELIVERED 30 FAILED 0",
+            "idempotent={idempotent}"
+        );
+        let stored = c.offsets(topic, 0).unwrap().1;
+        if idempotent {
+            assert_eq!(stored, 30, "retries recognised as duplicates");
+            let apis: BTreeSet<ApiKey> = c.requests().iter().filter_map(|r| r.api()).collect();
+            assert!(apis.contains(&ApiKey::InitProducerId));
+        } else {
+            assert_eq!(stored, 33, "each lost answer costs one duplicate");
+        }
+    }
 }
