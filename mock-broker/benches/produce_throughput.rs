@@ -158,6 +158,19 @@ fn cold_start(runtime: &tokio::runtime::Runtime) {
     );
 }
 
+/// One broker with room for every message of a run, and the bench topic.
+fn bench_cluster(runtime: &tokio::runtime::Runtime) -> MockCluster {
+    let cluster = runtime.block_on(MockCluster::start(Config {
+        brokers: 1,
+        retention_bytes: 1 << 30,
+        segment_bytes: 16 << 20,
+        ..Config::default()
+    }));
+    let cluster = cluster.expect("start");
+    cluster.create_topic("bench", 1).expect("topic");
+    cluster
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -169,14 +182,7 @@ fn main() {
 
     let n = messages();
     for compression in ["none", "lz4"] {
-        let cluster = runtime.block_on(MockCluster::start(Config {
-            brokers: 1,
-            retention_bytes: 1 << 30,
-            segment_bytes: 16 << 20,
-            ..Config::default()
-        }));
-        let cluster = cluster.expect("start");
-        cluster.create_topic("bench", 1).expect("topic");
+        let cluster = bench_cluster(&runtime);
         match python_producer(&cluster.bootstrap_servers(), "bench", n, compression) {
             Some(line) => {
                 println!("confluent-kafka 2.16 (compression {compression}, acks=1): {line}")
@@ -190,14 +196,7 @@ fn main() {
         runtime.block_on(async move { cluster.shutdown() });
     }
 
-    let cluster = runtime.block_on(MockCluster::start(Config {
-        brokers: 1,
-        retention_bytes: 1 << 30,
-        segment_bytes: 16 << 20,
-        ..Config::default()
-    }));
-    let cluster = cluster.expect("start");
-    cluster.create_topic("bench", 1).expect("topic");
+    let cluster = bench_cluster(&runtime);
     match kcat_producer(&cluster.bootstrap_servers(), "bench", n) {
         Some(elapsed) => println!(
             "kcat -P (librdkafka 2.0.2, whole process incl. start-up and stdin): {n} messages of {VALUE_BYTES} B in {:.3} s: {:.0} msgs/s",

@@ -526,11 +526,28 @@ impl Cluster {
         id
     }
 
-    pub(crate) fn log_settings(&self) -> LogSettings {
-        LogSettings {
-            retention_bytes: self.config.retention_bytes,
-            segment_bytes: self.config.segment_bytes,
+    /// Where new partitions go: every broker (up or down) and the log settings.
+    fn placement<'a>(
+        &self,
+        replication: usize,
+        assignments: Option<&'a [Vec<i32>]>,
+    ) -> Placement<'a> {
+        Placement {
+            brokers: self.brokers.iter().map(|b| (b.node_id, b.up)).collect(),
+            replication,
+            assignments,
+            log: LogSettings {
+                retention_bytes: self.config.retention_bytes,
+                segment_bytes: self.config.segment_bytes,
+            },
         }
+    }
+
+    /// True when every replica list is non-empty and names known brokers.
+    fn assignable(&self, assignments: &[Vec<i32>]) -> bool {
+        assignments
+            .iter()
+            .all(|r| !r.is_empty() && r.iter().all(|b| self.broker(*b).is_some()))
     }
 
     /// Creates a topic, validating it as CreateTopics does.
@@ -579,34 +596,17 @@ impl Cluster {
                 "replication factor larger than the number of brokers",
             ));
         }
-        if let Some(a) = assignments {
-            let known = |b: &i32| self.broker(*b).is_some();
-            if a.iter().any(|r| r.is_empty() || !r.iter().all(known)) {
-                return Err((
-                    ErrorCode::INVALID_REPLICA_ASSIGNMENT,
-                    "replica assignment names unknown brokers",
-                ));
-            }
+        if assignments.is_some_and(|a| !self.assignable(a)) {
+            return Err((
+                ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+                "replica assignment names unknown brokers",
+            ));
         }
         if validate_only {
             return Ok(Uuid::ZERO);
         }
         let id = self.ids.uuid();
-        let broker_ids: Vec<i32> = self.brokers.iter().map(|b| b.node_id).collect();
-        let up: Vec<i32> = self
-            .brokers
-            .iter()
-            .filter(|b| b.up)
-            .map(|b| b.node_id)
-            .collect();
-        let live = |b: i32| up.contains(&b);
-        let placement = Placement {
-            brokers: &broker_ids,
-            live: &live,
-            replication,
-            assignments,
-            log: self.log_settings(),
-        };
+        let placement = self.placement(replication, assignments);
         self.topics
             .create(name, id, partitions, retention_bytes, &placement);
         Ok(id)
@@ -629,10 +629,7 @@ impl Cluster {
             return Err((ErrorCode::INVALID_PARTITIONS, "partition count must grow"));
         }
         if let Some(a) = assignments {
-            let known = |b: &i32| self.broker(*b).is_some();
-            if a.len() != count as usize - current
-                || a.iter().any(|r| r.is_empty() || !r.iter().all(known))
-            {
+            if a.len() != count as usize - current || !self.assignable(a) {
                 return Err((
                     ErrorCode::INVALID_REPLICA_ASSIGNMENT,
                     "assignments must name known brokers for each new partition",
@@ -642,21 +639,7 @@ impl Cluster {
         if validate_only {
             return Ok(());
         }
-        let broker_ids: Vec<i32> = self.brokers.iter().map(|b| b.node_id).collect();
-        let up: Vec<i32> = self
-            .brokers
-            .iter()
-            .filter(|b| b.up)
-            .map(|b| b.node_id)
-            .collect();
-        let live = |b: i32| up.contains(&b);
-        let placement = Placement {
-            brokers: &broker_ids,
-            live: &live,
-            replication,
-            assignments,
-            log: self.log_settings(),
-        };
+        let placement = self.placement(replication, assignments);
         self.topics.add_partitions(name, count as usize, &placement);
         Ok(())
     }

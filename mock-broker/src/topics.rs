@@ -201,10 +201,9 @@ impl Topics {
 
 /// Where new partitions go.
 pub(crate) struct Placement<'a> {
-    /// Every broker's node id, up or down.
-    pub(crate) brokers: &'a [i32],
-    /// Whether a broker is up (the first live replica leads).
-    pub(crate) live: &'a dyn Fn(i32) -> bool,
+    /// Every broker's node id and whether it is up (the first live replica
+    /// leads), in node-id order.
+    pub(crate) brokers: Vec<(i32, bool)>,
     /// Replicas per partition when `assignments` does not say.
     pub(crate) replication: usize,
     /// Explicit replica lists for the new partitions, in order.
@@ -219,21 +218,18 @@ impl Topic {
         let retention = self
             .retention_bytes
             .unwrap_or(placement.log.retention_bytes);
-        let brokers = placement.brokers;
+        let brokers = &placement.brokers;
+        let live = |node: i32| brokers.contains(&(node, true));
         for i in 0..count {
             let index = self.partitions.len();
             let replicas: Vec<i32> = match placement.assignments.and_then(|a| a.get(i)) {
                 Some(list) => list.clone(),
                 None if brokers.is_empty() => Vec::new(),
                 None => (0..placement.replication.clamp(1, brokers.len()))
-                    .map(|r| brokers[(first + index + r) % brokers.len()])
+                    .map(|r| brokers[(first + index + r) % brokers.len()].0)
                     .collect(),
             };
-            let leader = replicas
-                .iter()
-                .copied()
-                .find(|&b| (placement.live)(b))
-                .unwrap_or(-1);
+            let leader = replicas.iter().copied().find(|&b| live(b)).unwrap_or(-1);
             self.partitions.push(Partition {
                 log: PartitionLog::new(retention, placement.log.segment_bytes),
                 leader,
@@ -270,11 +266,8 @@ mod tests {
     #[test]
     fn placement_spreads_leaders_and_skips_down_brokers() {
         let mut topics = Topics::default();
-        let brokers = [1, 2, 3];
-        let live = |b: i32| b != 2;
         let placement = Placement {
-            brokers: &brokers,
-            live: &live,
+            brokers: vec![(1, true), (2, false), (3, true)],
             replication: 2,
             assignments: None,
             log: settings(),
@@ -303,8 +296,7 @@ mod tests {
     fn idempotent_sequences() {
         let mut topics = Topics::default();
         let placement = Placement {
-            brokers: &[1],
-            live: &|_| true,
+            brokers: vec![(1, true)],
             replication: 1,
             assignments: None,
             log: settings(),

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::wire::{batch, legacy_v1, request, response};
+use common::wire::{batch, legacy_v1, produce_frame, request, response, FetchOne};
 use microkafka_core::protocol::messages::*;
 use microkafka_core::protocol::versions::codec_versions;
 use microkafka_core::protocol::ApiKey;
@@ -34,15 +34,6 @@ fn call(c: &mut Cluster, s: &mut Session, frame: &[u8], now: Instant) -> Vec<u8>
     }
 }
 
-fn produce_req<'a>(topics: &'a [TopicProduceData<'a>], acks: i16) -> ProduceRequest<'a> {
-    ProduceRequest {
-        acks,
-        timeout_ms: 1000,
-        topic_data: Array::new(topics),
-        ..Default::default()
-    }
-}
-
 /// Produces `records` to `topic`/`partition` at `version` (acks=-1); returns
 /// `(error, base offset)`.
 fn produce(
@@ -53,18 +44,10 @@ fn produce(
     partition: i32,
     records: &[u8],
 ) -> (ErrorCode, i64) {
-    let parts = [PartitionProduceData {
-        index: partition,
-        records: Some(records),
-    }];
-    let topics = [TopicProduceData {
-        name: topic,
-        partition_data: Array::new(&parts),
-    }];
     let frame = call(
         c,
         s,
-        &request(1, version, &produce_req(&topics, -1)),
+        &produce_frame(1, version, topic, partition, -1, records),
         Instant::now(),
     );
     let (_, resp): (_, ProduceResponse) = response(&frame, version);
@@ -78,20 +61,6 @@ fn produce(
         .next()
         .unwrap();
     (p.error_code, p.base_offset)
-}
-
-fn fetch_req<'a>(
-    topics: &'a [FetchTopic<'a>],
-    max_wait_ms: i32,
-    min_bytes: i32,
-) -> FetchRequest<'a> {
-    FetchRequest {
-        max_wait_ms,
-        min_bytes,
-        max_bytes: 1 << 20,
-        topics: Array::new(topics),
-        ..Default::default()
-    }
 }
 
 /// `(error, high watermark, records)` of one partition of a Fetch response frame.
@@ -121,23 +90,12 @@ fn fetch(
     offset: i64,
     max: i32,
 ) -> (ErrorCode, i64, Vec<u8>) {
-    let parts = [FetchPartition {
+    let fetch = FetchOne {
         partition,
-        fetch_offset: offset,
         partition_max_bytes: max,
-        ..Default::default()
-    }];
-    let topics = [FetchTopic {
-        topic,
-        partitions: Array::new(&parts),
-        ..Default::default()
-    }];
-    let frame = call(
-        c,
-        s,
-        &request(2, 11, &fetch_req(&topics, 0, 0)),
-        Instant::now(),
-    );
+        ..FetchOne::new(topic, offset)
+    };
+    let frame = call(c, s, &fetch.frame(2, 11), Instant::now());
     fetched(&frame, 11)
 }
 
@@ -361,21 +319,11 @@ fn legacy_magic1_is_stored_with_offsets_per_message() {
         produce(&mut c, &mut s, 2, "old", 0, &set),
         (ErrorCode::NONE, 1)
     );
-    let parts = [FetchPartition {
-        fetch_offset: 1,
-        partition_max_bytes: 1 << 20,
-        ..Default::default()
-    }];
-    let topics = [FetchTopic {
-        topic: "old",
-        partitions: Array::new(&parts),
-        ..Default::default()
-    }];
     // An old consumer (Fetch v2) gets the messages back with their offsets.
     let frame = call(
         &mut c,
         &mut s,
-        &request(5, 2, &fetch_req(&topics, 0, 0)),
+        &FetchOne::new("old", 1).frame(5, 2),
         Instant::now(),
     );
     let (error, hw, records) = fetched(&frame, 2);
@@ -407,32 +355,16 @@ fn acks_zero_gets_no_response_unless_it_fails() {
     c.create_topic("t", 1).unwrap();
     let mut s = c.open_session(1, None);
     let records = batch(&[b"fire-and-forget"], 0);
-    let parts = [PartitionProduceData {
-        index: 0,
-        records: Some(&records),
-    }];
-    let topics = [TopicProduceData {
-        name: "t",
-        partition_data: Array::new(&parts),
-    }];
     let handled = c.handle(
         &mut s,
-        &request(1, 9, &produce_req(&topics, 0))[4..],
+        &produce_frame(1, 9, "t", 0, 0, &records)[4..],
         Instant::now(),
     );
     assert_eq!((handled.seq, handled.outcome), (0, Outcome::Nothing));
     assert_eq!(c.offsets("t", 0), Some((0, 1)));
-    let parts = [PartitionProduceData {
-        index: 0,
-        records: Some(b"garbage"),
-    }];
-    let topics = [TopicProduceData {
-        name: "t",
-        partition_data: Array::new(&parts),
-    }];
     let handled = c.handle(
         &mut s,
-        &request(2, 9, &produce_req(&topics, 0))[4..],
+        &produce_frame(2, 9, "t", 0, 0, b"garbage")[4..],
         Instant::now(),
     );
     assert_eq!(
@@ -449,16 +381,12 @@ fn fetch_waits_for_data_or_max_wait() {
     let now = Instant::now();
     let mut consumer = c.open_session(1, None);
     let mut producer = c.open_session(1, None);
-    let parts = [FetchPartition {
-        partition_max_bytes: 1 << 20,
-        ..Default::default()
-    }];
-    let topics = [FetchTopic {
-        topic: "t",
-        partitions: Array::new(&parts),
-        ..Default::default()
-    }];
-    let frame = request(9, 11, &fetch_req(&topics, 5_000, 1));
+    let wait = |offset, max_wait_ms| FetchOne {
+        max_wait_ms,
+        min_bytes: 1,
+        ..FetchOne::new("t", offset)
+    };
+    let frame = wait(0, 5_000).frame(9, 11);
     let h = c.handle(&mut consumer, &frame[4..], now);
     assert_eq!(h.outcome, Outcome::Later);
     assert_eq!(c.poll_timeout(), Some(now + Duration::from_millis(5_000)));
@@ -470,16 +398,7 @@ fn fetch_waits_for_data_or_max_wait() {
     assert_eq!((error, hw, bases(&records)), (ErrorCode::NONE, 1, vec![0]));
 
     // Nothing arrives: answered empty when max wait passes, not before.
-    let frame = request(10, 11, &fetch_req(&topics, 500, 1));
-    let mut parts2 = parts;
-    parts2[0].fetch_offset = 1;
-    let topics2 = [FetchTopic {
-        topic: "t",
-        partitions: Array::new(&parts2),
-        ..Default::default()
-    }];
-    let _ = frame;
-    let frame = request(10, 11, &fetch_req(&topics2, 500, 1));
+    let frame = wait(1, 500).frame(10, 11);
     assert_eq!(send(&mut c, &mut consumer, &frame, now), Outcome::Later);
     c.handle_timeout(now + Duration::from_millis(499));
     assert!(c.take_completions().is_empty());
@@ -504,21 +423,11 @@ fn fetch_by_topic_id_from_v13() {
         (id, ErrorCode::NONE),
         (Uuid([9; 16]), ErrorCode::UNKNOWN_TOPIC_ID),
     ] {
-        let parts = [FetchPartition {
-            partition_max_bytes: 1 << 20,
-            ..Default::default()
-        }];
-        let topics = [FetchTopic {
+        let by_id = FetchOne {
             topic_id,
-            partitions: Array::new(&parts),
-            ..Default::default()
-        }];
-        let frame = call(
-            &mut c,
-            &mut s,
-            &request(1, 16, &fetch_req(&topics, 0, 0)),
-            Instant::now(),
-        );
+            ..FetchOne::new("", 0)
+        };
+        let frame = call(&mut c, &mut s, &by_id.frame(1, 16), Instant::now());
         let (_, resp): (_, FetchResponse) = response(&frame, 16);
         let t = resp.responses.iter().next().unwrap();
         assert_eq!(t.topic_id, topic_id);
@@ -587,18 +496,10 @@ fn moved_leader_and_coordinator_redirect_clients() {
     let new = old % 3 + 1;
     c.move_leader("t", 0, new).unwrap();
     let mut at_old = c.open_session(old, None);
-    let parts = [PartitionProduceData {
-        index: 0,
-        records: Some(&batch(&[b"x"], 0)),
-    }];
-    let topics = [TopicProduceData {
-        name: "t",
-        partition_data: Array::new(&parts),
-    }];
     let frame = call(
         &mut c,
         &mut at_old,
-        &request(1, 10, &produce_req(&topics, 1)),
+        &produce_frame(1, 10, "t", 0, 1, &batch(&[b"x"], 0)),
         Instant::now(),
     );
     let (_, resp): (_, ProduceResponse) = response(&frame, 10);
@@ -674,7 +575,15 @@ fn injected_faults_hit_the_named_requests_only() {
         name: "t",
         partition_data: Array::new(&parts),
     }];
-    let req = request(1, 9, &produce_req(&topics, -1));
+    let req = request(
+        1,
+        9,
+        &ProduceRequest {
+            acks: -1,
+            topic_data: Array::new(&topics),
+            ..Default::default()
+        },
+    );
     let errors = |frame: &[u8]| -> Vec<ErrorCode> {
         let (_, resp): (_, ProduceResponse) = response(frame, 9);
         resp.responses
@@ -887,29 +796,17 @@ fn rich_frames() -> Vec<Vec<u8>> {
     let legacy = [legacy_v1(1, Some(b"k"), b"v"), legacy_v1(2, None, b"w")].concat();
     let mut out = Vec::new();
     for (version, records) in [(2, &legacy), (3, &records), (9, &records)] {
-        let parts = [PartitionProduceData {
-            index: 1,
-            records: Some(records),
-        }];
-        let topics = [TopicProduceData {
-            name: "t",
-            partition_data: Array::new(&parts),
-        }];
-        out.push(request(1, version, &produce_req(&topics, 1)));
+        out.push(produce_frame(1, version, "t", 1, 1, records));
     }
-    let parts = [FetchPartition {
+    let fetch = FetchOne {
         partition: 1,
         partition_max_bytes: 100,
-        current_leader_epoch: 0,
-        ..Default::default()
-    }];
-    let topics = [FetchTopic {
-        topic: "t",
-        partitions: Array::new(&parts),
-        ..Default::default()
-    }];
+        max_wait_ms: 10,
+        min_bytes: 1,
+        ..FetchOne::new("t", 0)
+    };
     for version in [1, 4, 12, 13] {
-        out.push(request(1, version, &fetch_req(&topics, 10, 1)));
+        out.push(fetch.frame(1, version));
     }
     let protocols = [JoinGroupRequestProtocol {
         name: "range",

@@ -7,9 +7,8 @@ use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::wire::{batch, request, response};
+use common::wire::{batch, produce_frame, request, response, FetchOne};
 use microkafka_core::protocol::messages::*;
-use microkafka_core::wire::Array;
 use microkafka_core::ErrorCode;
 use microkafka_mock_broker::{Config, MockCluster};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -95,23 +94,7 @@ async fn malformed_frames_close_only_their_connection() {
 
     let mut unknown_api = request(1, 9, &MetadataRequest::default());
     unknown_api[4..6].copy_from_slice(&32i16.to_be_bytes());
-    let parts = [PartitionProduceData {
-        index: 0,
-        records: Some(b"not a batch at all"),
-    }];
-    let topics = [TopicProduceData {
-        name: "t",
-        partition_data: Array::new(&parts),
-    }];
-    let produce = request(
-        1,
-        9,
-        &ProduceRequest {
-            acks: 1,
-            topic_data: Array::new(&topics),
-            ..Default::default()
-        },
-    );
+    let produce = produce_frame(1, 9, "t", 0, 1, b"not a batch at all");
     let mut truncated = produce[..produce.len() - 6].to_vec();
     let size = (truncated.len() - 4) as i32;
     truncated[..4].copy_from_slice(&size.to_be_bytes());
@@ -185,51 +168,6 @@ async fn random_bytes_from_many_clients() {
     }
 }
 
-fn fetch_frame(correlation_id: i32, topic: &str, offset: i64, max_wait_ms: i32) -> Vec<u8> {
-    let parts = [FetchPartition {
-        fetch_offset: offset,
-        partition_max_bytes: 1 << 20,
-        ..Default::default()
-    }];
-    let topics = [FetchTopic {
-        topic,
-        partitions: Array::new(&parts),
-        ..Default::default()
-    }];
-    request(
-        correlation_id,
-        11,
-        &FetchRequest {
-            max_wait_ms,
-            min_bytes: 1,
-            max_bytes: 1 << 20,
-            topics: Array::new(&topics),
-            ..Default::default()
-        },
-    )
-}
-
-fn produce_frame(correlation_id: i32, topic: &str, acks: i16, records: &[u8]) -> Vec<u8> {
-    let parts = [PartitionProduceData {
-        index: 0,
-        records: Some(records),
-    }];
-    let topics = [TopicProduceData {
-        name: topic,
-        partition_data: Array::new(&parts),
-    }];
-    request(
-        correlation_id,
-        9,
-        &ProduceRequest {
-            acks,
-            timeout_ms: 1000,
-            topic_data: Array::new(&topics),
-            ..Default::default()
-        },
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_requests_are_answered_in_order() {
     let cluster = MockCluster::start(Config::with_brokers(1)).await.unwrap();
@@ -238,10 +176,15 @@ async fn pipelined_requests_are_answered_in_order() {
     // A long-poll first, then two requests answerable at once, then an
     // acks=0 Produce (no answer) and one more.
     let bytes = [
-        fetch_frame(1, "t", 0, 300),
+        FetchOne {
+            max_wait_ms: 300,
+            min_bytes: 1,
+            ..FetchOne::new("t", 0)
+        }
+        .frame(1, 11),
         request(2, 3, &ApiVersionsRequest::default()),
         request(3, 9, &MetadataRequest::default()),
-        produce_frame(4, "t", 0, &batch(&[b"quiet"], 0)),
+        produce_frame(4, 9, "t", 0, 0, &batch(&[b"quiet"], 0)),
         request(5, 3, &ApiVersionsRequest::default()),
     ]
     .concat();
@@ -269,13 +212,20 @@ async fn a_long_poll_wakes_when_data_arrives() {
     let mut consumer = connect(addr).await;
     let start = Instant::now();
     consumer
-        .write_all(&fetch_frame(1, "t", 0, 10_000))
+        .write_all(
+            &FetchOne {
+                max_wait_ms: 10_000,
+                min_bytes: 1,
+                ..FetchOne::new("t", 0)
+            }
+            .frame(1, 11),
+        )
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut producer = connect(addr).await;
     producer
-        .write_all(&produce_frame(1, "t", 1, &batch(&[b"hello"], 0)))
+        .write_all(&produce_frame(1, 9, "t", 0, 1, &batch(&[b"hello"], 0)))
         .await
         .unwrap();
     read_frame(&mut producer).await.unwrap();

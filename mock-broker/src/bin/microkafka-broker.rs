@@ -7,6 +7,7 @@
 //! ```
 //!
 //! Prints the bootstrap address and serves until Ctrl-C or SIGTERM.
+#![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
 use std::process::ExitCode;

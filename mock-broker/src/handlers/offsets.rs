@@ -93,6 +93,29 @@ struct Row {
     error: ErrorCode,
 }
 
+impl Row {
+    /// No committed offset: -1 and Kafka's empty metadata (`None` with an error).
+    fn missing(partition: i32, error: ErrorCode) -> Self {
+        Row {
+            partition,
+            offset: -1,
+            leader_epoch: -1,
+            metadata: error.is_ok().then(String::new),
+            error,
+        }
+    }
+
+    fn committed(partition: i32, c: &Committed) -> Self {
+        Row {
+            partition,
+            offset: c.offset,
+            leader_epoch: c.leader_epoch,
+            metadata: c.metadata.clone(),
+            error: ErrorCode::NONE,
+        }
+    }
+}
+
 /// The rows of one group, by topic.
 type TopicRows = Vec<(String, Vec<Row>)>;
 
@@ -108,13 +131,7 @@ fn read_group(
     let Some(topics) = topics else {
         let mut rows: TopicRows = Vec::new();
         for (topic, partition, c) in cx.cluster.groups.all_committed(group) {
-            let row = Row {
-                partition,
-                offset: c.offset,
-                leader_epoch: c.leader_epoch,
-                metadata: c.metadata.clone(),
-                error: ErrorCode::NONE,
-            };
+            let row = Row::committed(partition, c);
             match rows.last_mut() {
                 Some((t, parts)) if t == topic => parts.push(row),
                 _ => rows.push((topic.to_owned(), vec![row])),
@@ -131,28 +148,9 @@ fn read_group(
                     let fault = cx.partition_fault(ApiKey::OffsetFetch, topic, partition);
                     let committed = cx.cluster.groups.committed(group, topic, partition);
                     match (fault, committed) {
-                        (Some(error), _) => Row {
-                            partition,
-                            offset: -1,
-                            leader_epoch: -1,
-                            metadata: None,
-                            error,
-                        },
-                        (None, Some(c)) => Row {
-                            partition,
-                            offset: c.offset,
-                            leader_epoch: c.leader_epoch,
-                            metadata: c.metadata.clone(),
-                            error: ErrorCode::NONE,
-                        },
-                        // Nothing committed: offset -1 and Kafka's empty metadata.
-                        (None, None) => Row {
-                            partition,
-                            offset: -1,
-                            leader_epoch: -1,
-                            metadata: Some(String::new()),
-                            error: ErrorCode::NONE,
-                        },
+                        (Some(error), _) => Row::missing(partition, error),
+                        (None, Some(c)) => Row::committed(partition, c),
+                        (None, None) => Row::missing(partition, ErrorCode::NONE),
                     }
                 })
                 .collect();
@@ -181,13 +179,7 @@ pub(crate) fn fetch(cx: &mut Cx<'_>, req: OffsetFetchRequest<'_>) -> Answer {
                 .map(|(t, parts)| {
                     let rows = parts
                         .into_iter()
-                        .map(|partition| Row {
-                            partition,
-                            offset: -1,
-                            leader_epoch: -1,
-                            metadata: Some(String::new()),
-                            error,
-                        })
+                        .map(|partition| Row::missing(partition, error))
                         .collect();
                     (t.to_owned(), rows)
                 })

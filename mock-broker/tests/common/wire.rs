@@ -4,8 +4,13 @@
 #![allow(dead_code)] // each test file uses its own subset
 
 use microkafka_core::protocol::frame::{decode_response, encode_request};
+use microkafka_core::protocol::messages::{
+    FetchPartition, FetchRequest, FetchTopic, PartitionProduceData, ProduceRequest,
+    TopicProduceData,
+};
 use microkafka_core::protocol::{Request, Response};
 use microkafka_core::record::{BatchOptions, RecordBatchBuilder};
+use microkafka_core::wire::{Array, Uuid};
 
 /// A whole request frame (size prefix included).
 pub(crate) fn request<'a, R: Request<'a>>(correlation_id: i32, version: i16, body: &R) -> Vec<u8> {
@@ -52,4 +57,81 @@ pub(crate) fn legacy_v1(timestamp: i64, key: Option<&[u8]>, value: &[u8]) -> Vec
     m.extend_from_slice(&crc.to_be_bytes());
     m.extend_from_slice(&body);
     m
+}
+
+/// A Produce frame for one partition.
+pub(crate) fn produce_frame(
+    correlation_id: i32,
+    version: i16,
+    topic: &str,
+    partition: i32,
+    acks: i16,
+    records: &[u8],
+) -> Vec<u8> {
+    let parts = [PartitionProduceData {
+        index: partition,
+        records: Some(records),
+    }];
+    let topics = [TopicProduceData {
+        name: topic,
+        partition_data: Array::new(&parts),
+    }];
+    let body = ProduceRequest {
+        acks,
+        timeout_ms: 1000,
+        topic_data: Array::new(&topics),
+        ..Default::default()
+    };
+    request(correlation_id, version, &body)
+}
+
+/// Where and how a one-partition Fetch reads.
+#[derive(Clone, Copy)]
+pub(crate) struct FetchOne<'a> {
+    pub(crate) topic: &'a str,
+    /// Used instead of the name from v13.
+    pub(crate) topic_id: Uuid,
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
+    pub(crate) partition_max_bytes: i32,
+    pub(crate) max_wait_ms: i32,
+    pub(crate) min_bytes: i32,
+}
+
+impl<'a> FetchOne<'a> {
+    /// Partition 0 of `topic` from `offset`, answered at once, up to 1 MiB.
+    pub(crate) fn new(topic: &'a str, offset: i64) -> Self {
+        FetchOne {
+            topic,
+            topic_id: Uuid::ZERO,
+            partition: 0,
+            offset,
+            partition_max_bytes: 1 << 20,
+            max_wait_ms: 0,
+            min_bytes: 0,
+        }
+    }
+
+    /// The request frame.
+    pub(crate) fn frame(&self, correlation_id: i32, version: i16) -> Vec<u8> {
+        let parts = [FetchPartition {
+            partition: self.partition,
+            fetch_offset: self.offset,
+            partition_max_bytes: self.partition_max_bytes,
+            ..Default::default()
+        }];
+        let topics = [FetchTopic {
+            topic: self.topic,
+            topic_id: self.topic_id,
+            partitions: Array::new(&parts),
+        }];
+        let body = FetchRequest {
+            max_wait_ms: self.max_wait_ms,
+            min_bytes: self.min_bytes,
+            max_bytes: 1 << 20,
+            topics: Array::new(&topics),
+            ..Default::default()
+        };
+        request(correlation_id, version, &body)
+    }
 }
