@@ -16,11 +16,13 @@ const PARTITIONS: i32 = 6;
 const TOTAL: usize = 600;
 const FIRST: usize = 300;
 
-/// `MSG member partition offset value` and `ASSIGN member p,p,...` lines.
+/// `MSG member partition offset value`, `ASSIGN member p,p,...` and the
+/// other lines, as they came.
 #[derive(Default)]
 struct Run {
     messages: Vec<(String, i32, i64, String)>,
     assigned: BTreeMap<String, Vec<i32>>,
+    other: Vec<String>,
 }
 
 fn parse(out: &str) -> Run {
@@ -41,7 +43,7 @@ fn parse(out: &str) -> Run {
                     .map(|p| p.parse().unwrap());
                 run.assigned.insert(member.to_string(), parts.collect());
             }
-            _ => {}
+            _ => run.other.push(line.to_owned()),
         }
     }
     run
@@ -68,6 +70,18 @@ fn consumer_group_splits_commits_and_resumes() {
         (a.len(), b.len()),
         (3, 3),
         "range assignor splits six partitions evenly"
+    );
+    assert!(
+        split.other.contains(&"LISTED billing STABLE".to_owned()),
+        "{:?}",
+        split.other
+    );
+    assert!(
+        split
+            .other
+            .contains(&format!("DESCRIBED billing STABLE 2 {PARTITIONS}")),
+        "{:?}",
+        split.other
     );
     let all: BTreeSet<i32> = a.iter().chain(b).copied().collect();
     assert_eq!(all, (0..PARTITIONS).collect());
@@ -145,6 +159,8 @@ fn consumer_group_splits_commits_and_resumes() {
         ApiKey::OffsetFetch,
         ApiKey::LeaveGroup,
         ApiKey::Fetch,
+        ApiKey::ListGroups,
+        ApiKey::DescribeGroups,
     ] {
         assert!(apis.contains(&api), "{api} never sent: {apis:?}");
     }

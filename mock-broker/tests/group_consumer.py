@@ -10,11 +10,14 @@ resume: one member of GROUP consumes from the committed offsets to the end of
         every partition, commits and leaves.
 
 Output lines (stdout): ASSIGN <member> <p,p,...> | MSG <member> <partition> <offset> <value>
+| LISTED <group> <state> (ListGroups) | DESCRIBED <group> <state> <members> <partitions assigned>
+(DescribeGroups, through the AdminClient while the split group is stable)
 """
 import sys
 import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient
 
 DEADLINE_S = 60
 
@@ -36,6 +39,28 @@ def record(name, msg):
     print(f"MSG {name} {msg.partition()} {msg.offset()} {msg.value().decode()}", flush=True)
 
 
+def describe(bootstrap, group, members):
+    """ListGroups and DescribeGroups through the AdminClient, members kept alive."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    listed = admin.list_consumer_groups(request_timeout=10)
+    for _ in range(50):
+        for c in members.values():
+            c.poll(0.01)
+        if listed.done():
+            break
+    for g in listed.result().valid:
+        print(f"LISTED {g.group_id} {g.state.name}", flush=True)
+    described = admin.describe_consumer_groups([group], request_timeout=10)[group]
+    for _ in range(50):
+        for c in members.values():
+            c.poll(0.01)
+        if described.done():
+            break
+    d = described.result()
+    assigned = sum(len(m.assignment.topic_partitions) for m in d.members)
+    print(f"DESCRIBED {d.group_id} {d.state.name} {len(d.members)} {assigned}", flush=True)
+
+
 def split(bootstrap, topic, group, partitions, total, first):
     members = {name: consumer(bootstrap, group, name) for name in ("c1", "c2")}
     for c in members.values():
@@ -54,6 +79,7 @@ def split(bootstrap, topic, group, partitions, total, first):
             sys.exit(f"group did not settle: assignments {owned}")
     for name, c in members.items():
         print(f"ASSIGN {name} {','.join(str(p.partition) for p in sorted(c.assignment(), key=lambda p: p.partition))}", flush=True)
+    describe(bootstrap, group, members)
 
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
     for i in range(total):

@@ -911,3 +911,142 @@ fn random_and_mutated_frames_never_panic() {
         now,
     );
 }
+
+#[test]
+fn offsets_commit_and_fetch_single_and_multi_group() {
+    let mut c = Cluster::new(config(1));
+    c.create_topic("t", 2).unwrap();
+    let mut s = c.open_session(1, None);
+    // A client outside any group (generation -1, no member) commits for two groups.
+    for (group, offset) in [("g1", 10), ("g2", 20)] {
+        let parts = [OffsetCommitRequestPartition {
+            partition_index: 1,
+            committed_offset: offset,
+            committed_metadata: Some("meta"),
+            ..Default::default()
+        }];
+        let topics = [OffsetCommitRequestTopic {
+            name: "t",
+            partitions: Array::new(&parts),
+        }];
+        let commit = OffsetCommitRequest {
+            group_id: group,
+            topics: Array::new(&topics),
+            ..Default::default()
+        };
+        let frame = call(&mut c, &mut s, &request(1, 8, &commit), Instant::now());
+        let (_, resp): (_, OffsetCommitResponse) = response(&frame, 8);
+        let p = resp
+            .topics
+            .iter()
+            .next()
+            .unwrap()
+            .partitions
+            .iter()
+            .next()
+            .unwrap();
+        assert_eq!(p.error_code, ErrorCode::NONE);
+    }
+    assert_eq!(c.committed_offset("g2", "t", 1), Some(20));
+
+    // v1: one group, named partitions; nothing committed is -1.
+    let indexes = [0, 1];
+    let topics = [OffsetFetchRequestTopic {
+        name: "t",
+        partition_indexes: Array::new(&indexes),
+    }];
+    let fetch = OffsetFetchRequest {
+        group_id: "g1",
+        topics: Some(Array::new(&topics)),
+        ..Default::default()
+    };
+    let frame = call(&mut c, &mut s, &request(2, 1, &fetch), Instant::now());
+    let (_, resp): (_, OffsetFetchResponse) = response(&frame, 1);
+    let got: Vec<(i32, i64)> = resp
+        .topics
+        .iter()
+        .next()
+        .unwrap()
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.committed_offset))
+        .collect();
+    assert_eq!(got, [(0, -1), (1, 10)]);
+
+    // v8: several groups at once, null topics meaning "everything committed".
+    let groups = [
+        OffsetFetchRequestGroup {
+            group_id: "g1",
+            topics: None,
+            ..Default::default()
+        },
+        OffsetFetchRequestGroup {
+            group_id: "g2",
+            topics: None,
+            ..Default::default()
+        },
+        OffsetFetchRequestGroup {
+            group_id: "none",
+            topics: None,
+            ..Default::default()
+        },
+    ];
+    let fetch = OffsetFetchRequest {
+        groups: Array::new(&groups),
+        ..Default::default()
+    };
+    let frame = call(&mut c, &mut s, &request(3, 8, &fetch), Instant::now());
+    let (_, resp): (_, OffsetFetchResponse) = response(&frame, 8);
+    type Committed<'a> = (i32, i64, Option<&'a str>);
+    let got: Vec<(&str, Vec<Committed<'_>>)> = resp
+        .groups
+        .iter()
+        .map(|g| {
+            let parts = g
+                .topics
+                .iter()
+                .flat_map(|t| {
+                    t.partitions
+                        .iter()
+                        .map(|p| (p.partition_index, p.committed_offset, p.metadata))
+                })
+                .collect();
+            (g.group_id, parts)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("g1", vec![(1, 10, Some("meta"))]),
+            ("g2", vec![(1, 20, Some("meta"))]),
+            ("none", vec![]),
+        ]
+    );
+    // Committing to a partition that does not exist.
+    let parts = [OffsetCommitRequestPartition {
+        partition_index: 9,
+        committed_offset: 1,
+        ..Default::default()
+    }];
+    let topics = [OffsetCommitRequestTopic {
+        name: "t",
+        partitions: Array::new(&parts),
+    }];
+    let commit = OffsetCommitRequest {
+        group_id: "g1",
+        topics: Array::new(&topics),
+        ..Default::default()
+    };
+    let frame = call(&mut c, &mut s, &request(4, 2, &commit), Instant::now());
+    let (_, resp): (_, OffsetCommitResponse) = response(&frame, 2);
+    let p = resp
+        .topics
+        .iter()
+        .next()
+        .unwrap()
+        .partitions
+        .iter()
+        .next()
+        .unwrap();
+    assert_eq!(p.error_code, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+}
