@@ -26,6 +26,12 @@ use crate::ids::Ids;
 use crate::topics::{LogSettings, Placement, Topics};
 use crate::versions::advertised;
 
+/// Partitions per topic the mock creates at most: one request must not be
+/// able to make it allocate without bound (Kafka has no such limit, but a
+/// test needing more is unlikely).
+const MAX_PARTITIONS: usize = 10_000;
+const TOO_MANY_PARTITIONS: &str = "the mock broker holds at most 10000 partitions per topic";
+
 /// Identifies a connection within a cluster.
 pub type ConnId = u64;
 
@@ -580,6 +586,9 @@ impl Cluster {
                 ))
             }
         };
+        if partitions > MAX_PARTITIONS {
+            return Err((ErrorCode::INVALID_PARTITIONS, TOO_MANY_PARTITIONS));
+        }
         let replication = match replication {
             -1 => (self.config.default_replication_factor.max(1) as usize).min(self.brokers.len()),
             n if n > 0 => n as usize,
@@ -627,6 +636,9 @@ impl Cluster {
         let replication = topic.partitions.first().map_or(1, |p| p.replicas.len());
         if count < 0 || (count as usize) <= current {
             return Err((ErrorCode::INVALID_PARTITIONS, "partition count must grow"));
+        }
+        if count as usize > MAX_PARTITIONS {
+            return Err((ErrorCode::INVALID_PARTITIONS, TOO_MANY_PARTITIONS));
         }
         if let Some(a) = assignments {
             if a.len() != count as usize - current || !self.assignable(a) {

@@ -1050,3 +1050,26 @@ fn offsets_commit_and_fetch_single_and_multi_group() {
         .unwrap();
     assert_eq!(p.error_code, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
 }
+
+#[test]
+fn absurd_partition_counts_are_refused() {
+    let mut c = Cluster::new(config(1));
+    let mut s = c.open_session(1, None);
+    let topics = [CreatableTopic {
+        name: "huge",
+        num_partitions: i32::MAX,
+        replication_factor: 1,
+        ..Default::default()
+    }];
+    let req = CreateTopicsRequest {
+        topics: Array::new(&topics),
+        ..Default::default()
+    };
+    let frame = call(&mut c, &mut s, &request(1, 5, &req), Instant::now());
+    let (_, resp): (_, CreateTopicsResponse) = response(&frame, 5);
+    assert_eq!(
+        resp.topics.iter().next().unwrap().error_code,
+        ErrorCode::INVALID_PARTITIONS
+    );
+    assert!(c.topic_names().is_empty());
+}
