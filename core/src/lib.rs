@@ -9,6 +9,8 @@
 //!   by one macro), headers, framing and version negotiation.
 //! - [`record`]: record batches (magic 2) as zero-copy views and a builder
 //!   into a caller buffer; legacy message sets (magic 0/1) read-only.
+//! - [`consumer`] / [`producer`]: client logic without I/O (reading fetched
+//!   records in offset order, error classes, retry backoff).
 //! - [`ErrorCode`]: the Kafka error-code table; [`Error`]: the core's own errors.
 //!
 //! Nothing here performs I/O or reads a clock: callers hand in bytes and get
@@ -25,9 +27,11 @@ extern crate alloc;
 pub mod wire;
 pub mod balancer;
 pub mod client;
+pub mod consumer;
 mod error;
 mod error_code;
 pub mod group;
+pub mod producer;
 pub mod protocol;
 pub mod record;
 
