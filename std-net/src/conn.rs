@@ -1,0 +1,789 @@
+//! [`Conn`]: one connection to one broker with kafka-go's low-level
+//! operations.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use microkafka_core::consumer::{FetchCursor, ListOffsetsTimestamp};
+use microkafka_core::protocol::messages::{
+    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig, CreateTopicsRequest,
+    CreateTopicsResponse, DeleteTopicState, DeleteTopicsRequest, DeleteTopicsResponse,
+    FetchPartition, FetchRequest, FetchResponse, FetchTopic, ListOffsetsPartition,
+    ListOffsetsRequest, ListOffsetsResponse, ListOffsetsTopic, PartitionProduceData,
+    ProduceRequest, ProduceResponse, TopicProduceData,
+};
+use microkafka_core::protocol::ApiKey;
+use microkafka_core::record::compression::{Codecs, Compression};
+use microkafka_core::record::RECORD_BATCH_OVERHEAD;
+use microkafka_core::wire::{Array, Uuid};
+
+use crate::broker::{BrokerConn, Response, Slot};
+use crate::dialer::{metadata_request, Dialer};
+use crate::error::{BrokerRef, Error, ErrorKind, Result};
+use crate::message::{now_ms, system_time_ms, FetchedMessage, Message};
+use crate::metadata::{Broker, Partition};
+use crate::produce::{BatchBuffers, ProduceAnswer, RequiredAcks};
+
+/// Where [`Conn::seek`] counts from (kafka-go's `SeekStart`, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SeekWhence {
+    /// From the first offset in the log.
+    Start,
+    /// The offset itself.
+    Absolute,
+    /// From the last offset (the high watermark).
+    End,
+    /// From the current offset.
+    Current,
+}
+
+/// A topic to create (kafka-go's `TopicConfig`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TopicConfig {
+    /// The topic name.
+    pub topic: String,
+    /// Partitions; -1 (or 0) uses the broker's `num.partitions`.
+    pub num_partitions: i32,
+    /// Copies of each partition; -1 (or 0) uses the broker's
+    /// `default.replication.factor`.
+    pub replication_factor: i16,
+    /// Explicit placement: `(partition, brokers)`; empty lets the broker choose.
+    pub replica_assignments: Vec<(i32, Vec<i32>)>,
+    /// Topic configs such as `("cleanup.policy", "compact")`.
+    pub config_entries: Vec<(String, String)>,
+}
+
+impl TopicConfig {
+    /// A topic with `partitions` partitions and the broker's default replication.
+    pub fn new(topic: impl Into<String>, partitions: i32) -> Self {
+        TopicConfig {
+            topic: topic.into(),
+            num_partitions: partitions,
+            replication_factor: -1,
+            ..Default::default()
+        }
+    }
+}
+
+/// Options of one fetch (kafka-go's `ReadBatchConfig`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadBatchConfig {
+    /// The broker waits until this many bytes are available (or `max_wait`
+    /// passes). Default 1.
+    pub min_bytes: i32,
+    /// Most bytes to return; the first batch is returned whole even if
+    /// larger (KIP-74), so a consumer never stalls. Default 1 MiB.
+    pub max_bytes: i32,
+    /// Longest the broker waits for `min_bytes`. Default: what is left of
+    /// the read deadline, else 10 s (kafka-go's default `MaxWait`).
+    pub max_wait: Option<Duration>,
+    /// Read only committed transactional messages. Default false
+    /// (read uncommitted, as kafka-go).
+    pub read_committed: bool,
+}
+
+impl Default for ReadBatchConfig {
+    fn default() -> Self {
+        ReadBatchConfig {
+            min_bytes: 1,
+            max_bytes: 1 << 20,
+            max_wait: None,
+            read_committed: false,
+        }
+    }
+}
+
+/// What a [`Conn::write_messages`] wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// Messages written.
+    pub messages: usize,
+    /// Key and value bytes written.
+    pub bytes: usize,
+    /// The offset of the first message (-1 with [`RequiredAcks::None`]).
+    pub base_offset: i64,
+}
+
+/// A connection to one broker with kafka-go's low-level operations: write
+/// messages to a partition, read batches, seek, read offsets and partitions,
+/// create and delete topics.
+///
+/// Get one from a [`Dialer`] ([`dial_leader`](Dialer::dial_leader) binds it
+/// to a partition, which the partition methods need). Requests are pipelined
+/// on the connection (correlation ids, responses matched in order); API
+/// versions were negotiated once when it was dialed. Deadlines bound each
+/// operation; without one the dialer's `request_timeout` applies.
+pub struct Conn {
+    conn: Arc<BrokerConn>,
+    dialer: Dialer,
+    topic: String,
+    partition: i32,
+    topic_id: Option<Uuid>,
+    offset: i64,
+    required_acks: RequiredAcks,
+    read_deadline: Option<Instant>,
+    write_deadline: Option<Instant>,
+    slot: Arc<Slot>,
+    /// The last Fetch response, its records and the cursor over them.
+    fetched: Option<Response>,
+    records: Range<usize>,
+    high_water_mark: i64,
+    cursor: FetchCursor,
+    codecs: Codecs,
+    scratch: Vec<u8>,
+    batches: BatchBuffers,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("broker", self.conn.broker())
+            .field("topic", &self.topic)
+            .field("partition", &self.partition)
+            .field("offset", &self.offset)
+            .finish()
+    }
+}
+
+impl Conn {
+    pub(crate) fn new(conn: Arc<BrokerConn>, dialer: Dialer) -> Self {
+        Conn {
+            conn,
+            dialer,
+            topic: String::new(),
+            partition: -1,
+            topic_id: None,
+            offset: 0,
+            required_acks: RequiredAcks::All,
+            read_deadline: None,
+            write_deadline: None,
+            slot: Slot::new(),
+            fetched: None,
+            records: 0..0,
+            high_water_mark: -1,
+            cursor: FetchCursor::new(0),
+            codecs: Codecs::new(),
+            scratch: Vec::new(),
+            batches: BatchBuffers::default(),
+        }
+    }
+
+    pub(crate) fn bind(&mut self, topic: &str, partition: i32, topic_id: Option<Uuid>) {
+        self.topic = topic.to_owned();
+        self.partition = partition;
+        self.topic_id = topic_id.filter(|id| *id != Uuid::ZERO);
+    }
+
+    /// The broker at the other end.
+    pub fn broker(&self) -> &BrokerRef {
+        self.conn.broker()
+    }
+
+    /// The version each API is sent at on this connection (`None` when the
+    /// broker does not support it, or shares no version with microkafka).
+    pub fn api_versions(&self) -> Vec<(ApiKey, Option<i16>)> {
+        ApiKey::ALL
+            .iter()
+            .map(|&api| (api, self.conn.versions().version(api).ok()))
+            .collect()
+    }
+
+    /// Sets the read and write deadlines.
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.read_deadline = deadline;
+        self.write_deadline = deadline;
+    }
+
+    /// Sets the deadline of reads (fetches, offset and metadata requests).
+    pub fn set_read_deadline(&mut self, deadline: Option<Instant>) {
+        self.read_deadline = deadline;
+    }
+
+    /// Sets the deadline of writes (produce, create/delete topics).
+    pub fn set_write_deadline(&mut self, deadline: Option<Instant>) {
+        self.write_deadline = deadline;
+    }
+
+    /// Sets the acknowledgements [`write_messages`](Self::write_messages)
+    /// waits for. Default [`RequiredAcks::All`].
+    pub fn set_required_acks(&mut self, acks: RequiredAcks) {
+        self.required_acks = acks;
+    }
+
+    /// The offset the next read starts at.
+    pub fn offset(&self) -> i64 {
+        self.offset
+    }
+
+    /// Closes the connection.
+    pub fn close(self) {
+        self.conn.close(Error::new(ErrorKind::Closed));
+    }
+
+    fn timeout(&self, deadline: Option<Instant>) -> Result<Duration> {
+        match deadline {
+            None => Ok(self.dialer.request_timeout),
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => Ok(left),
+                _ => Err(Error::new(ErrorKind::Timeout).with_broker(self.broker())),
+            },
+        }
+    }
+
+    fn require_partition(&self) -> Result<()> {
+        if self.partition < 0 {
+            return Err(Error::config(
+                "this Conn is not bound to a partition: use Dialer::dial_leader",
+            ));
+        }
+        Ok(())
+    }
+
+    fn context(&self, e: Error, api: ApiKey) -> Error {
+        let e = e.with_api(api).with_broker(self.broker());
+        if self.partition >= 0 {
+            e.with_partition(&self.topic, self.partition)
+        } else {
+            e
+        }
+    }
+
+    /// Writes messages to the bound partition as one record batch.
+    pub async fn write_messages(&mut self, messages: &[Message<'_>]) -> Result<Written> {
+        self.write_compressed_messages(Compression::None, messages)
+            .await
+    }
+
+    /// Writes messages to the bound partition as one batch compressed with
+    /// `codec` (which must be compiled in: see the crate features).
+    pub async fn write_compressed_messages(
+        &mut self,
+        codec: Compression,
+        messages: &[Message<'_>],
+    ) -> Result<Written> {
+        self.require_partition()?;
+        if messages.is_empty() {
+            return Ok(Written {
+                messages: 0,
+                bytes: 0,
+                base_offset: -1,
+            });
+        }
+        let timeout = self.timeout(self.write_deadline)?;
+        let now = now_ms();
+        let estimate = messages.iter().fold(RECORD_BATCH_OVERHEAD, |n, m| {
+            n + m.size() + m.headers.iter().map(|h| h.key.len() + 8).sum::<usize>() + 24
+        });
+        let batch = self.batches.build(codec, estimate, |b| {
+            messages
+                .iter()
+                .try_for_each(|m| b.append(m.timestamp_ms(now), m.key, m.value, m.headers))
+        });
+        let batch = match batch {
+            Ok(batch) => batch,
+            Err(e) => return Err(self.context(e, ApiKey::Produce)),
+        };
+        let partitions = [PartitionProduceData {
+            index: self.partition,
+            records: Some(batch),
+        }];
+        let topics = [TopicProduceData {
+            name: &self.topic,
+            partition_data: Array::new(&partitions),
+        }];
+        let request = ProduceRequest {
+            transactional_id: None,
+            acks: self.required_acks.to_wire(),
+            timeout_ms: duration_ms(timeout),
+            topic_data: Array::new(&topics),
+        };
+        let bytes = messages.iter().map(Message::size).sum();
+        let written = |base_offset| Written {
+            messages: messages.len(),
+            bytes,
+            base_offset,
+        };
+        if self.required_acks == RequiredAcks::None {
+            self.conn
+                .send_unanswered(&request)
+                .await
+                .map_err(|e| self.context(e, ApiKey::Produce))?;
+            return Ok(written(-1));
+        }
+        let response = self
+            .conn
+            .roundtrip(&request, &self.slot, Vec::new(), timeout)
+            .await;
+        let response = response.map_err(|e| self.context(e, ApiKey::Produce))?;
+        let decoded: ProduceResponse<'_> = response.decode()?;
+        let answer = ProduceAnswer::find(&decoded, &self.topic, self.partition)
+            .map_err(|e| self.context(e, ApiKey::Produce))?;
+        if answer.error.is_err() {
+            let e = Error::kafka(answer.error, answer.message.as_deref());
+            return Err(self.context(e, ApiKey::Produce));
+        }
+        Ok(written(answer.base_offset))
+    }
+
+    /// Moves the read position (kafka-go's `Seek`); returns the new offset.
+    ///
+    /// `Start` and `End` count from the first and last offsets of the log
+    /// (looked up); `Absolute` and `Current` are checked to fall inside it.
+    pub async fn seek(&mut self, offset: i64, whence: SeekWhence) -> Result<i64> {
+        let (first, last) = self.read_offsets().await?;
+        let target = match whence {
+            SeekWhence::Start => first.saturating_add(offset),
+            SeekWhence::Absolute => offset,
+            SeekWhence::End => last.saturating_add(offset),
+            SeekWhence::Current => self.offset.saturating_add(offset),
+        };
+        if target < first || target > last {
+            let e = Error::kafka(
+                microkafka_core::ErrorCode::OFFSET_OUT_OF_RANGE,
+                Some(&format!("offset {target} is outside {first}..={last}")),
+            );
+            return Err(self.context(e, ApiKey::ListOffsets));
+        }
+        self.set_offset(target);
+        Ok(target)
+    }
+
+    /// Sets the read position without checking it against the log.
+    pub fn set_offset(&mut self, offset: i64) {
+        self.offset = offset;
+        self.fetched = None;
+    }
+
+    /// The first offset still in the bound partition's log.
+    pub async fn read_first_offset(&mut self) -> Result<i64> {
+        self.list_offset(ListOffsetsTimestamp::EARLIEST).await
+    }
+
+    /// The last offset of the bound partition: the one the next message
+    /// will get (the high watermark).
+    pub async fn read_last_offset(&mut self) -> Result<i64> {
+        self.list_offset(ListOffsetsTimestamp::LATEST).await
+    }
+
+    /// `(first, last)`: see [`read_first_offset`](Self::read_first_offset)
+    /// and [`read_last_offset`](Self::read_last_offset).
+    pub async fn read_offsets(&mut self) -> Result<(i64, i64)> {
+        Ok((
+            self.read_first_offset().await?,
+            self.read_last_offset().await?,
+        ))
+    }
+
+    /// The first offset whose timestamp is at or after `time` (the last
+    /// offset when there is none).
+    pub async fn read_offset(&mut self, time: SystemTime) -> Result<i64> {
+        match self.list_offset(system_time_ms(time)).await? {
+            -1 => self.read_last_offset().await,
+            offset => Ok(offset),
+        }
+    }
+
+    async fn list_offset(&mut self, timestamp: i64) -> Result<i64> {
+        self.require_partition()?;
+        let timeout = self.timeout(self.read_deadline)?;
+        let partitions = [ListOffsetsPartition {
+            partition_index: self.partition,
+            timestamp,
+            ..Default::default()
+        }];
+        let topics = [ListOffsetsTopic {
+            name: &self.topic,
+            partitions: Array::new(&partitions),
+        }];
+        let request = ListOffsetsRequest {
+            replica_id: -1,
+            topics: Array::new(&topics),
+            timeout_ms: duration_ms(timeout),
+            ..Default::default()
+        };
+        let response = self.conn.request(&request, timeout).await;
+        let response = response.map_err(|e| self.context(e, ApiKey::ListOffsets))?;
+        let decoded: ListOffsetsResponse<'_> = response.decode()?;
+        let found = decoded
+            .topics
+            .iter()
+            .filter(|t| t.name == self.topic)
+            .flat_map(|t| t.partitions.iter())
+            .find(|p| p.partition_index == self.partition);
+        let Some(p) = found else {
+            let e = Error::from(microkafka_core::Error::Malformed(
+                "the ListOffsets response does not mention the partition",
+            ));
+            return Err(self.context(e, ApiKey::ListOffsets));
+        };
+        if p.error_code.is_err() {
+            return Err(self.context(Error::kafka(p.error_code, None), ApiKey::ListOffsets));
+        }
+        Ok(p.offset)
+    }
+
+    /// The partitions of `topics` (every topic when empty), as this broker
+    /// knows them.
+    pub async fn read_partitions(&mut self, topics: &[&str]) -> Result<Vec<Partition>> {
+        let timeout = self.timeout(self.read_deadline)?;
+        let wanted = (!topics.is_empty()).then_some(topics);
+        let snapshot = metadata_request(&self.conn, wanted, false, timeout).await?;
+        Ok(snapshot.partitions)
+    }
+
+    /// The brokers of the cluster.
+    pub async fn brokers(&mut self) -> Result<Vec<Broker>> {
+        let timeout = self.timeout(self.read_deadline)?;
+        let snapshot = metadata_request(&self.conn, Some(&[]), false, timeout).await?;
+        let mut brokers: Vec<Broker> = snapshot.brokers.into_values().collect();
+        brokers.sort_by_key(|b| b.id);
+        Ok(brokers)
+    }
+
+    /// The cluster's controller (where topics are created and deleted).
+    pub async fn controller(&mut self) -> Result<Broker> {
+        let timeout = self.timeout(self.read_deadline)?;
+        let snapshot = metadata_request(&self.conn, Some(&[]), false, timeout).await?;
+        snapshot
+            .brokers
+            .get(&snapshot.controller)
+            .cloned()
+            .ok_or_else(|| Error::new(ErrorKind::NotFound("controller")).with_api(ApiKey::Metadata))
+    }
+
+    /// Creates topics (this broker must be the controller; the admin
+    /// [`Client`](crate::Client) finds it for you).
+    pub async fn create_topics(&mut self, topics: &[TopicConfig]) -> Result<()> {
+        let timeout = self.timeout(self.write_deadline)?;
+        create_topics(&self.conn, topics, timeout).await
+    }
+
+    /// Deletes topics (this broker must be the controller).
+    pub async fn delete_topics(&mut self, topics: &[&str]) -> Result<()> {
+        let timeout = self.timeout(self.write_deadline)?;
+        delete_topics(&self.conn, topics, timeout).await
+    }
+
+    async fn topic_id(&mut self, timeout: Duration) -> Result<Uuid> {
+        if let Some(id) = self.topic_id {
+            return Ok(id);
+        }
+        let snapshot = metadata_request(&self.conn, Some(&[&self.topic]), false, timeout).await?;
+        let id = snapshot
+            .topics
+            .get(&self.topic)
+            .map_or(Uuid::ZERO, |t| t.id);
+        if id == Uuid::ZERO {
+            let e = Error::new(ErrorKind::NotFound("topic id"));
+            return Err(self.context(e, ApiKey::Fetch));
+        }
+        self.topic_id = Some(id);
+        Ok(id)
+    }
+
+    /// Fetches a batch of messages from the current offset with
+    /// `min_bytes`/`max_bytes` (kafka-go's `ReadBatch`).
+    pub async fn read_batch(&mut self, min_bytes: i32, max_bytes: i32) -> Result<Batch<'_>> {
+        self.read_batch_with(ReadBatchConfig {
+            min_bytes,
+            max_bytes,
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Fetches a batch of messages from the current offset.
+    pub async fn read_batch_with(&mut self, config: ReadBatchConfig) -> Result<Batch<'_>> {
+        self.fetch(config).await?;
+        Ok(Batch { conn: self })
+    }
+
+    /// Reads the message at the current offset, then moves past it
+    /// (kafka-go's `ReadMessage`); fetches at most `max_bytes`.
+    pub async fn read_message(&mut self, max_bytes: i32) -> Result<FetchedMessage<'_>> {
+        loop {
+            let have = match &self.fetched {
+                Some(r) => self.cursor.advance(
+                    r.body_slice(&self.records),
+                    &mut self.codecs,
+                    &mut self.scratch,
+                ),
+                None => Ok(false),
+            };
+            match have {
+                Ok(true) => break,
+                Ok(false) => {
+                    self.fetch(ReadBatchConfig {
+                        max_bytes,
+                        ..Default::default()
+                    })
+                    .await?
+                }
+                Err(e) => {
+                    self.fetched = None;
+                    return Err(self.context(e.into(), ApiKey::Fetch));
+                }
+            }
+        }
+        self.current_message()
+            .ok_or_else(|| Error::from(microkafka_core::Error::Truncated))
+    }
+
+    fn current_message(&mut self) -> Option<FetchedMessage<'_>> {
+        let r = self.fetched.as_ref()?;
+        let record = self
+            .cursor
+            .current(r.body_slice(&self.records), &self.scratch)?;
+        self.offset = record.offset.saturating_add(1);
+        Some(FetchedMessage {
+            topic: &self.topic,
+            partition: self.partition,
+            offset: record.offset,
+            high_water_mark: self.high_water_mark,
+            key: record.key,
+            value: record.value,
+            headers: record.headers,
+            timestamp_ms: record.timestamp,
+        })
+    }
+
+    async fn fetch(&mut self, config: ReadBatchConfig) -> Result<()> {
+        self.require_partition()?;
+        let timeout = self.timeout(self.read_deadline)?;
+        let max_wait = config.max_wait.unwrap_or_else(|| match self.read_deadline {
+            // Leave the answer time to arrive before the deadline.
+            Some(_) => timeout.saturating_sub(timeout / 10),
+            None => Duration::from_secs(10),
+        });
+        let version = self.conn.version(ApiKey::Fetch)?;
+        let topic_id = if version >= 13 {
+            self.topic_id(timeout).await?
+        } else {
+            Uuid::ZERO
+        };
+        let partitions = [FetchPartition {
+            partition: self.partition,
+            fetch_offset: self.offset,
+            partition_max_bytes: config.max_bytes.max(1),
+            ..Default::default()
+        }];
+        let topics = [FetchTopic {
+            topic: &self.topic,
+            topic_id,
+            partitions: Array::new(&partitions),
+        }];
+        let request = FetchRequest {
+            max_wait_ms: duration_ms(max_wait),
+            min_bytes: config.min_bytes.max(0),
+            max_bytes: config.max_bytes.max(1),
+            isolation_level: i8::from(config.read_committed),
+            topics: Array::new(&topics),
+            ..Default::default()
+        };
+        let buf = self
+            .fetched
+            .take()
+            .map(Response::into_buf)
+            .unwrap_or_default();
+        let response = self
+            .conn
+            .roundtrip(&request, &self.slot, buf, timeout + max_wait)
+            .await;
+        let response = response.map_err(|e| self.context(e, ApiKey::Fetch))?;
+        let part = find_fetched(&response, &self.topic, topic_id, self.partition)
+            .map_err(|e| self.context(e, ApiKey::Fetch))?;
+        self.records = part.records;
+        self.high_water_mark = part.high_water_mark;
+        self.cursor = FetchCursor::new(self.offset);
+        self.fetched = Some(response);
+        Ok(())
+    }
+}
+
+/// The records of one partition in a Fetch response.
+pub(crate) struct FetchedPartition {
+    /// Where the records are in the response's body.
+    pub(crate) records: Range<usize>,
+    pub(crate) high_water_mark: i64,
+}
+
+/// Finds `partition` in a Fetch response; its error code becomes an error.
+pub(crate) fn find_fetched(
+    response: &Response,
+    topic: &str,
+    topic_id: Uuid,
+    partition: i32,
+) -> Result<FetchedPartition> {
+    let decoded: FetchResponse<'_> = response.decode()?;
+    if decoded.error_code.is_err() {
+        return Err(Error::kafka(decoded.error_code, None));
+    }
+    let by_id = response.version() >= 13;
+    let found = decoded
+        .responses
+        .iter()
+        .filter(|t| {
+            if by_id {
+                t.topic_id == topic_id
+            } else {
+                t.topic == topic
+            }
+        })
+        .flat_map(|t| t.partitions.iter())
+        .find(|p| p.partition_index == partition);
+    let Some(p) = found else {
+        return Err(Error::from(microkafka_core::Error::Malformed(
+            "the Fetch response does not mention the partition",
+        )));
+    };
+    if p.error_code.is_err() {
+        return Err(Error::kafka(p.error_code, None));
+    }
+    let records = p.records.unwrap_or_default();
+    Ok(FetchedPartition {
+        records: response.range_of(records),
+        high_water_mark: p.high_watermark,
+    })
+}
+
+/// Messages fetched by [`Conn::read_batch`] (kafka-go's `Batch`): read them
+/// with [`next_message`](Self::next_message); each moves the connection's
+/// offset past it.
+pub struct Batch<'c> {
+    conn: &'c mut Conn,
+}
+
+impl Batch<'_> {
+    /// The partition's high watermark when the batch was fetched.
+    pub fn high_water_mark(&self) -> i64 {
+        self.conn.high_water_mark
+    }
+
+    /// The offset of the next message to read.
+    pub fn offset(&self) -> i64 {
+        self.conn.offset
+    }
+
+    /// The next message, `None` at the end of the batch.
+    pub fn next_message(&mut self) -> Option<Result<FetchedMessage<'_>>> {
+        let conn = &mut *self.conn;
+        let r = conn.fetched.as_ref()?;
+        match conn.cursor.advance(
+            r.body_slice(&conn.records),
+            &mut conn.codecs,
+            &mut conn.scratch,
+        ) {
+            Ok(true) => conn.current_message().map(Ok),
+            Ok(false) => {
+                conn.offset = conn.offset.max(conn.cursor.next_offset());
+                None
+            }
+            Err(e) => Some(Err(conn.context(e.into(), ApiKey::Fetch))),
+        }
+    }
+}
+
+/// Milliseconds of a duration as the `int32` Kafka wants.
+pub(crate) fn duration_ms(d: Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
+}
+
+/// Sends CreateTopics; the first topic error fails the call
+/// (`TOPIC_ALREADY_EXISTS` included, as kafka-go).
+pub(crate) async fn create_topics(
+    conn: &BrokerConn,
+    topics: &[TopicConfig],
+    timeout: Duration,
+) -> Result<()> {
+    let assignments: Vec<Vec<CreatableReplicaAssignment<'_>>> = topics
+        .iter()
+        .map(|t| {
+            t.replica_assignments
+                .iter()
+                .map(|(p, brokers)| CreatableReplicaAssignment {
+                    partition_index: *p,
+                    broker_ids: Array::new(brokers),
+                })
+                .collect()
+        })
+        .collect();
+    let configs: Vec<Vec<CreatableTopicConfig<'_>>> = topics
+        .iter()
+        .map(|t| {
+            t.config_entries
+                .iter()
+                .map(|(k, v)| CreatableTopicConfig {
+                    name: k,
+                    value: Some(v),
+                })
+                .collect()
+        })
+        .collect();
+    let creatable: Vec<CreatableTopic<'_>> = topics
+        .iter()
+        .enumerate()
+        .map(|(i, t)| CreatableTopic {
+            name: &t.topic,
+            num_partitions: if t.num_partitions <= 0 {
+                -1
+            } else {
+                t.num_partitions
+            },
+            replication_factor: if t.replication_factor <= 0 {
+                -1
+            } else {
+                t.replication_factor
+            },
+            assignments: Array::new(&assignments[i]),
+            configs: Array::new(&configs[i]),
+        })
+        .collect();
+    let request = CreateTopicsRequest {
+        topics: Array::new(&creatable),
+        timeout_ms: duration_ms(timeout),
+        validate_only: false,
+    };
+    let response = conn.request(&request, timeout).await?;
+    let decoded: CreateTopicsResponse<'_> = response.decode()?;
+    for t in decoded.topics.iter() {
+        if t.error_code.is_err() {
+            return Err(Error::kafka(t.error_code, t.error_message)
+                .with_api(ApiKey::CreateTopics)
+                .with_broker(conn.broker())
+                .with_topic(t.name));
+        }
+    }
+    Ok(())
+}
+
+/// Sends DeleteTopics; the first topic error fails the call.
+pub(crate) async fn delete_topics(
+    conn: &BrokerConn,
+    topics: &[&str],
+    timeout: Duration,
+) -> Result<()> {
+    let states: Vec<DeleteTopicState<'_>> = topics
+        .iter()
+        .map(|t| DeleteTopicState {
+            name: Some(t),
+            topic_id: Uuid::ZERO,
+        })
+        .collect();
+    let request = DeleteTopicsRequest {
+        topics: Array::new(&states),
+        topic_names: Array::new(topics),
+        timeout_ms: duration_ms(timeout),
+    };
+    let response = conn.request(&request, timeout).await?;
+    let decoded: DeleteTopicsResponse<'_> = response.decode()?;
+    for t in decoded.responses.iter() {
+        if t.error_code.is_err() {
+            return Err(Error::kafka(t.error_code, t.error_message)
+                .with_api(ApiKey::DeleteTopics)
+                .with_broker(conn.broker())
+                .with_topic(t.name.unwrap_or_default()));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,660 @@
+//! [`Reader`]: a prefetching partition consumer (kafka-go's `Reader`).
+//!
+//! A fetch task keeps up to `queue_capacity` Fetch responses ahead of the
+//! application, each in a reused buffer, on a connection of its own to the
+//! partition leader (a Fetch long-polls, and would hold up anything
+//! pipelined behind it). It finds the next fetch offset from batch headers
+//! alone ([`next_fetch_offset`]), so fetching and reading overlap. The
+//! application side walks each response with core's [`FetchCursor`] and
+//! hands out messages that borrow the buffer: nothing is copied or
+//! allocated per message; a compressed batch is decompressed once into a
+//! reused buffer.
+//!
+//! Leader changes and dropped connections are retried with backoff after a
+//! metadata refresh; an offset out of range is reset per `start_offset`.
+
+mod config;
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use microkafka_core::consumer::{next_fetch_offset, FetchCursor, FetchErrorAction};
+use microkafka_core::producer::Backoff;
+use microkafka_core::protocol::messages::{
+    FetchPartition, FetchRequest, FetchTopic, ListOffsetsPartition, ListOffsetsRequest,
+    ListOffsetsResponse, ListOffsetsTopic,
+};
+use microkafka_core::protocol::ApiKey;
+use microkafka_core::record::compression::Codecs;
+use microkafka_core::wire::{Array, Uuid};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::broker::{BrokerConn, Response, Slot};
+use crate::cluster::Cluster;
+use crate::conn::{duration_ms, find_fetched};
+use crate::error::{Error, ErrorKind, Result};
+use crate::message::FetchedMessage;
+use crate::stats::{Counter, Series, Summary};
+
+pub use config::{ReaderConfig, StartOffset};
+
+/// [`Reader::set_offset`] to the first offset in the log (kafka-go's `FirstOffset`).
+pub const FIRST_OFFSET: i64 = -2;
+/// [`Reader::set_offset`] to the end of the log (kafka-go's `LastOffset`).
+pub const LAST_OFFSET: i64 = -1;
+
+/// A snapshot of what a [`Reader`] did since the previous snapshot
+/// (kafka-go's `ReaderStats`; durations in microseconds in the summaries).
+#[derive(Clone, Debug, Default)]
+pub struct ReaderStats {
+    /// Connections made.
+    pub dials: u64,
+    /// Fetch requests answered.
+    pub fetches: u64,
+    /// Messages handed to the application.
+    pub messages: u64,
+    /// Key and value bytes handed to the application.
+    pub bytes: u64,
+    /// Fetches that failed (and were retried).
+    pub errors: u64,
+    /// Fetches that timed out.
+    pub timeouts: u64,
+    /// Times the offset was reset after `OFFSET_OUT_OF_RANGE`.
+    pub offset_resets: u64,
+    /// Connecting to the leader, µs.
+    pub dial_time: Summary,
+    /// Fetch round trips, µs.
+    pub read_time: Summary,
+    /// How long `fetch_message` waited for a fetch, µs.
+    pub wait_time: Summary,
+    /// Messages per fetch response read.
+    pub fetch_size: Summary,
+    /// Bytes per fetch response.
+    pub fetch_bytes: Summary,
+    /// The offset of the next message the application will get.
+    pub offset: i64,
+    /// Messages between that offset and the end of the log, as of the last fetch.
+    pub lag: i64,
+    /// Configuration: `min_bytes`.
+    pub min_bytes: i32,
+    /// Configuration: `max_bytes`.
+    pub max_bytes: i32,
+    /// Configuration: `max_wait`.
+    pub max_wait: Duration,
+    /// Fetch responses waiting in the queue.
+    pub queue_length: usize,
+    /// Configuration: `queue_capacity`.
+    pub queue_capacity: usize,
+    /// Configuration: the client id.
+    pub client_id: String,
+    /// Configuration: `topic`.
+    pub topic: String,
+    /// Configuration: `partition`.
+    pub partition: i32,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    dials: Counter,
+    fetches: Counter,
+    messages: Counter,
+    bytes: Counter,
+    errors: Counter,
+    timeouts: Counter,
+    offset_resets: Counter,
+    dial_time: Series,
+    read_time: Series,
+    wait_time: Series,
+    fetch_size: Series,
+    fetch_bytes: Series,
+}
+
+/// What the fetch task and the application share.
+#[derive(Debug)]
+struct Shared {
+    counters: Counters,
+    /// The high watermark of the last fetch (-1 before one).
+    high_water_mark: AtomicI64,
+    /// Response buffers handed back for reuse.
+    buffers: Mutex<Vec<Vec<u8>>>,
+}
+
+impl Shared {
+    fn take_buffer(&self) -> Vec<u8> {
+        self.buffers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_default()
+    }
+
+    fn give_buffer(&self, buf: Vec<u8>) {
+        self.buffers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(buf);
+    }
+}
+
+/// One Fetch response queued for the application.
+#[derive(Debug)]
+struct Chunk {
+    response: Response,
+    records: Range<usize>,
+    fetch_offset: i64,
+    high_water_mark: i64,
+}
+
+/// A partition consumer (kafka-go's `Reader` without a group): prefetches,
+/// survives leader moves and reconnects, and hands out messages that
+/// borrow its buffers.
+///
+/// ```no_run
+/// # async fn demo() -> microkafka_std::Result<()> {
+/// use microkafka_std::{Reader, ReaderConfig};
+/// let mut reader = Reader::new(ReaderConfig::new(&["localhost:9092"], "orders", 0))?;
+/// loop {
+///     let m = reader.fetch_message().await?;
+///     println!("{}@{}: {:?}", m.partition, m.offset, m.value);
+/// }
+/// # }
+/// ```
+pub struct Reader {
+    config: ReaderConfig,
+    cluster: Arc<Cluster>,
+    shared: Arc<Shared>,
+    rx: Option<mpsc::Receiver<Result<Chunk>>>,
+    task: Option<JoinHandle<()>>,
+    current: Option<Chunk>,
+    cursor: FetchCursor,
+    codecs: Codecs,
+    scratch: Vec<u8>,
+    /// The offset of the next message to hand out (or `FIRST_OFFSET`/`LAST_OFFSET`).
+    offset: i64,
+    messages_in_chunk: u64,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("topic", &self.config.topic)
+            .field("partition", &self.config.partition)
+            .field("offset", &self.offset)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+impl Reader {
+    /// A reader for `config`; nothing is fetched until the first read.
+    ///
+    /// Errors: no brokers or topic, or a consumer group (not supported yet).
+    pub fn new(config: ReaderConfig) -> Result<Reader> {
+        if config.group_id.is_some() || !config.group_topics.is_empty() {
+            return Err(Error::new(ErrorKind::Unsupported(
+                "consumer groups (group_id, group_topics) arrive with issue 7; read partitions directly until then",
+            )));
+        }
+        if config.topic.is_empty() {
+            return Err(Error::config("the Reader needs a topic"));
+        }
+        let config = config.normalized();
+        let cluster = Cluster::new(config.dialer.clone(), &config.brokers, false)?;
+        let offset = match config.start_offset {
+            StartOffset::First => FIRST_OFFSET,
+            StartOffset::Last => LAST_OFFSET,
+        };
+        Ok(Reader {
+            cursor: FetchCursor::new(0),
+            codecs: Codecs::new(),
+            scratch: Vec::new(),
+            shared: Arc::new(Shared {
+                counters: Counters::default(),
+                high_water_mark: AtomicI64::new(-1),
+                buffers: Mutex::new(Vec::new()),
+            }),
+            rx: None,
+            task: None,
+            current: None,
+            offset,
+            messages_in_chunk: 0,
+            cluster,
+            config,
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &ReaderConfig {
+        &self.config
+    }
+
+    /// The offset of the next message [`fetch_message`](Self::fetch_message)
+    /// returns ([`FIRST_OFFSET`] or [`LAST_OFFSET`] until the first fetch
+    /// resolved it).
+    pub fn offset(&self) -> i64 {
+        self.offset
+    }
+
+    /// Moves the reader: the next message is the one at `offset`, or the
+    /// first ([`FIRST_OFFSET`]) or next-to-be-written ([`LAST_OFFSET`]) one.
+    /// Prefetched messages are dropped.
+    pub fn set_offset(&mut self, offset: i64) {
+        self.stop();
+        self.offset = offset;
+    }
+
+    fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        self.rx = None;
+        if let Some(chunk) = self.current.take() {
+            self.shared.give_buffer(chunk.response.into_buf());
+        }
+    }
+
+    /// Messages between the reader's offset and the end of the log, as of
+    /// the last fetch (kafka-go's `Lag`); 0 before the first fetch.
+    pub fn lag(&self) -> i64 {
+        let hwm = self.shared.high_water_mark.load(Ordering::Relaxed);
+        if hwm < 0 || self.offset < 0 {
+            return 0;
+        }
+        (hwm - self.offset).max(0)
+    }
+
+    /// Asks the leader for the end of the log and returns the lag from the
+    /// reader's offset (kafka-go's `ReadLag`).
+    pub async fn read_lag(&mut self) -> Result<i64> {
+        let last = list_offset(&self.cluster, &self.config, LAST_OFFSET).await?;
+        let offset = if self.offset < 0 {
+            list_offset(&self.cluster, &self.config, self.offset).await?
+        } else {
+            self.offset
+        };
+        Ok((last - offset).max(0))
+    }
+
+    /// The next message, waiting for one if needed (kafka-go's
+    /// `FetchMessage`). It borrows the reader until the next call.
+    pub async fn fetch_message(&mut self) -> Result<FetchedMessage<'_>> {
+        let mut waited: Option<Instant> = None;
+        loop {
+            if let Some(chunk) = &self.current {
+                let records = chunk.response.body_slice(&chunk.records);
+                match self
+                    .cursor
+                    .advance(records, &mut self.codecs, &mut self.scratch)
+                {
+                    Ok(true) => break,
+                    Ok(false) => self.finish_chunk(),
+                    Err(e) => {
+                        // The bytes cannot be trusted: fetch again from here.
+                        let resume = self.cursor.next_offset();
+                        self.set_offset(resume);
+                        return Err(self.context(e.into()));
+                    }
+                }
+                continue;
+            }
+            if self.rx.is_none() {
+                self.start();
+            }
+            let Some(rx) = self.rx.as_mut() else {
+                return Err(Error::new(ErrorKind::Closed));
+            };
+            let started = *waited.get_or_insert_with(Instant::now);
+            match rx.recv().await {
+                Some(Ok(chunk)) => {
+                    self.shared
+                        .counters
+                        .wait_time
+                        .observe_duration(started.elapsed());
+                    waited = None;
+                    self.cursor = FetchCursor::new(chunk.fetch_offset);
+                    self.offset = chunk.fetch_offset;
+                    self.messages_in_chunk = 0;
+                    self.current = Some(chunk);
+                }
+                Some(Err(e)) => return Err(e),
+                None => {
+                    // The task ended (it only does on a fatal error already reported).
+                    self.rx = None;
+                    return Err(Error::new(ErrorKind::Closed)
+                        .with_partition(&self.config.topic, self.config.partition));
+                }
+            }
+        }
+        let Some(chunk) = &self.current else {
+            return Err(Error::new(ErrorKind::Closed));
+        };
+        let records = chunk.response.body_slice(&chunk.records);
+        let Some(record) = self.cursor.current(records, &self.scratch) else {
+            return Err(Error::from(microkafka_core::Error::Truncated));
+        };
+        self.offset = record.offset.saturating_add(1);
+        self.messages_in_chunk += 1;
+        let c = &self.shared.counters;
+        c.messages.add(1);
+        c.bytes
+            .add((record.key.map_or(0, <[u8]>::len) + record.value.map_or(0, <[u8]>::len)) as u64);
+        Ok(FetchedMessage {
+            topic: &self.config.topic,
+            partition: self.config.partition,
+            offset: record.offset,
+            high_water_mark: chunk.high_water_mark,
+            key: record.key,
+            value: record.value,
+            headers: record.headers,
+            timestamp_ms: record.timestamp,
+        })
+    }
+
+    /// The next message (kafka-go's `ReadMessage`). Without a consumer
+    /// group there is nothing to commit, so this is
+    /// [`fetch_message`](Self::fetch_message).
+    pub async fn read_message(&mut self) -> Result<FetchedMessage<'_>> {
+        self.fetch_message().await
+    }
+
+    fn finish_chunk(&mut self) {
+        if let Some(chunk) = self.current.take() {
+            self.offset = self.offset.max(self.cursor.next_offset());
+            self.shared
+                .counters
+                .fetch_size
+                .observe(self.messages_in_chunk);
+            self.shared.give_buffer(chunk.response.into_buf());
+        }
+    }
+
+    fn context(&self, e: Error) -> Error {
+        e.with_api(ApiKey::Fetch)
+            .with_partition(&self.config.topic, self.config.partition)
+    }
+
+    fn start(&mut self) {
+        let (tx, rx) = mpsc::channel(self.config.queue_capacity);
+        if self.scratch.len() < self.config.max_decompressed_bytes {
+            // Zeroed pages come lazily from the OS: untouched bytes cost nothing.
+            self.scratch = vec![0; self.config.max_decompressed_bytes];
+        }
+        let fetcher = Fetcher {
+            cluster: self.cluster.clone(),
+            config: self.config.clone(),
+            shared: self.shared.clone(),
+            tx,
+        };
+        self.task = Some(tokio::spawn(fetcher.run(self.offset)));
+        self.rx = Some(rx);
+    }
+
+    /// What the reader did since the previous call.
+    pub fn stats(&self) -> ReaderStats {
+        let c = &self.shared.counters;
+        let cfg = &self.config;
+        ReaderStats {
+            dials: c.dials.take(),
+            fetches: c.fetches.take(),
+            messages: c.messages.take(),
+            bytes: c.bytes.take(),
+            errors: c.errors.take(),
+            timeouts: c.timeouts.take(),
+            offset_resets: c.offset_resets.take(),
+            dial_time: c.dial_time.take(),
+            read_time: c.read_time.take(),
+            wait_time: c.wait_time.take(),
+            fetch_size: c.fetch_size.take(),
+            fetch_bytes: c.fetch_bytes.take(),
+            offset: self.offset,
+            lag: self.lag(),
+            min_bytes: cfg.min_bytes,
+            max_bytes: cfg.max_bytes,
+            max_wait: cfg.max_wait,
+            queue_length: self.rx.as_ref().map_or(0, mpsc::Receiver::len),
+            queue_capacity: cfg.queue_capacity,
+            client_id: cfg.dialer.client_id.clone(),
+            topic: cfg.topic.clone(),
+            partition: cfg.partition,
+        }
+    }
+
+    /// Stops fetching and closes the connections.
+    pub async fn close(mut self) -> Result<()> {
+        self.stop();
+        self.cluster.close();
+        Ok(())
+    }
+}
+
+/// The fetch task's state.
+struct Fetcher {
+    cluster: Arc<Cluster>,
+    config: ReaderConfig,
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<Result<Chunk>>,
+}
+
+impl Fetcher {
+    fn context(&self, e: Error) -> Error {
+        e.with_partition(&self.config.topic, self.config.partition)
+    }
+
+    async fn run(self, mut offset: i64) {
+        let backoff =
+            Backoff::new(self.config.read_backoff_min, self.config.read_backoff_max).jitter(0);
+        let slot = Slot::new();
+        let mut conn: Option<Arc<BrokerConn>> = None;
+        let mut failures = 0u32;
+        loop {
+            let step = self.step(&mut conn, &slot, &mut offset).await;
+            let e = match step {
+                Ok(None) => {
+                    failures = 0;
+                    continue;
+                }
+                Ok(Some(chunk)) => {
+                    failures = 0;
+                    if self.tx.send(Ok(chunk)).await.is_err() {
+                        return; // the reader is gone
+                    }
+                    continue;
+                }
+                Err(e) => self.context(e),
+            };
+            let c = &self.shared.counters;
+            c.errors.add(1);
+            if e.is_timeout() {
+                c.timeouts.add(1);
+            }
+            let action = e.code().map_or(
+                FetchErrorAction::RefreshMetadata,
+                FetchErrorAction::classify,
+            );
+            if action == FetchErrorAction::ResetOffset {
+                c.offset_resets.add(1);
+                offset = match self.config.start_offset {
+                    StartOffset::First => FIRST_OFFSET,
+                    StartOffset::Last => LAST_OFFSET,
+                };
+                continue;
+            }
+            failures += 1;
+            if !e.is_retriable() || failures >= self.config.max_attempts {
+                failures = 0;
+                if self.tx.send(Err(e.clone())).await.is_err() {
+                    return;
+                }
+            }
+            if e.is_retriable() || action == FetchErrorAction::RefreshMetadata {
+                if let Some(c) = conn.take() {
+                    c.close(e);
+                }
+                let _ = self.cluster.refresh(&[&self.config.topic], None).await;
+            }
+            tokio::time::sleep(backoff.delay(failures.max(1))).await;
+        }
+    }
+
+    /// One fetch: `Some(chunk)` with records, `None` when there were none.
+    async fn step(
+        &self,
+        conn: &mut Option<Arc<BrokerConn>>,
+        slot: &Arc<Slot>,
+        offset: &mut i64,
+    ) -> Result<Option<Chunk>> {
+        let cfg = &self.config;
+        if *offset < 0 {
+            *offset = list_offset(&self.cluster, cfg, *offset).await?;
+        }
+        let topic = self.cluster.topic_meta(&cfg.topic).await?;
+        let leader = match topic.partition(cfg.partition) {
+            Some(p) if p.leader >= 0 => p.leader,
+            Some(_) => return Err(Error::new(ErrorKind::NoLeader)),
+            None => return Err(Error::new(ErrorKind::NotFound("partition"))),
+        };
+        let c = match conn {
+            Some(c) if !c.is_closed() && c.broker().id == leader => c.clone(),
+            _ => {
+                let dial_started = Instant::now();
+                let broker = self.cluster.broker_ref(leader);
+                self.shared.counters.dials.add(1);
+                let fresh = Arc::new(self.cluster.dialer.connect(&broker.addr, leader).await?);
+                self.shared
+                    .counters
+                    .dial_time
+                    .observe_duration(dial_started.elapsed());
+                *conn = Some(fresh.clone());
+                fresh
+            }
+        };
+        let version = c.version(ApiKey::Fetch)?;
+        let topic_id = if version >= 13 { topic.id } else { Uuid::ZERO };
+        if version >= 13 && topic_id == Uuid::ZERO {
+            return Err(Error::new(ErrorKind::NotFound("topic id")));
+        }
+        let partitions = [FetchPartition {
+            partition: cfg.partition,
+            fetch_offset: *offset,
+            partition_max_bytes: cfg.max_bytes,
+            ..Default::default()
+        }];
+        let topics = [FetchTopic {
+            topic: &cfg.topic,
+            topic_id,
+            partitions: Array::new(&partitions),
+        }];
+        let request = FetchRequest {
+            max_wait_ms: duration_ms(cfg.max_wait),
+            min_bytes: cfg.min_bytes,
+            max_bytes: cfg.max_bytes,
+            isolation_level: i8::from(cfg.read_committed),
+            topics: Array::new(&topics),
+            ..Default::default()
+        };
+        let timeout = cfg.max_wait + cfg.dialer.request_timeout;
+        let started = Instant::now();
+        let buf = self.shared.take_buffer();
+        let response = c.roundtrip(&request, slot, buf, timeout).await?;
+        let counters = &self.shared.counters;
+        counters.read_time.observe_duration(started.elapsed());
+        counters.fetches.add(1);
+        let part = match find_fetched(&response, &cfg.topic, topic_id, cfg.partition) {
+            Ok(p) => p,
+            Err(e) => {
+                self.shared.give_buffer(response.into_buf());
+                return Err(e.with_api(ApiKey::Fetch).with_broker(c.broker()));
+            }
+        };
+        self.shared
+            .high_water_mark
+            .store(part.high_water_mark, Ordering::Relaxed);
+        let records = response.body_slice(&part.records);
+        counters.fetch_bytes.observe(records.len() as u64);
+        let (next, _truncated) = next_fetch_offset(records, *offset).map_err(|e| {
+            Error::from(e)
+                .with_api(ApiKey::Fetch)
+                .with_broker(c.broker())
+        })?;
+        if next == *offset {
+            // Nothing complete at this offset (no data yet, or only a partial
+            // batch): if the log ends here the long poll simply timed out.
+            let partial = !records.is_empty();
+            self.shared.give_buffer(response.into_buf());
+            if part.high_water_mark > *offset && partial {
+                return Err(Error::config(format!(
+                    "a batch at offset {offset} is larger than max_bytes ({})",
+                    cfg.max_bytes
+                )));
+            }
+            return Ok(None);
+        }
+        let chunk = Chunk {
+            records: part.records,
+            fetch_offset: *offset,
+            high_water_mark: part.high_water_mark,
+            response,
+        };
+        *offset = next;
+        Ok(Some(chunk))
+    }
+}
+
+/// Asks the partition leader for the offset at `which` ([`FIRST_OFFSET`] or
+/// [`LAST_OFFSET`]).
+async fn list_offset(cluster: &Cluster, cfg: &ReaderConfig, which: i64) -> Result<i64> {
+    let ctx = |e: Error| {
+        e.with_api(ApiKey::ListOffsets)
+            .with_partition(&cfg.topic, cfg.partition)
+    };
+    let topic = cluster.topic_meta(&cfg.topic).await.map_err(ctx)?;
+    let leader = match topic.partition(cfg.partition) {
+        Some(p) if p.leader >= 0 => p.leader,
+        Some(_) => return Err(ctx(Error::new(ErrorKind::NoLeader))),
+        None => return Err(ctx(Error::new(ErrorKind::NotFound("partition")))),
+    };
+    let conn = cluster.conn(leader).await.map_err(ctx)?;
+    let partitions = [ListOffsetsPartition {
+        partition_index: cfg.partition,
+        timestamp: which,
+        ..Default::default()
+    }];
+    let topics = [ListOffsetsTopic {
+        name: &cfg.topic,
+        partitions: Array::new(&partitions),
+    }];
+    let timeout = cluster.request_timeout();
+    let request = ListOffsetsRequest {
+        replica_id: -1,
+        isolation_level: i8::from(cfg.read_committed),
+        topics: Array::new(&topics),
+        timeout_ms: duration_ms(timeout),
+    };
+    let response = conn.request(&request, timeout).await.map_err(ctx)?;
+    let decoded: ListOffsetsResponse<'_> = response.decode().map_err(ctx)?;
+    let p = decoded
+        .topics
+        .iter()
+        .filter(|t| t.name == cfg.topic)
+        .flat_map(|t| t.partitions.iter())
+        .find(|p| p.partition_index == cfg.partition);
+    match p {
+        Some(p) if p.error_code.is_ok() => Ok(p.offset),
+        Some(p) => Err(ctx(
+            Error::kafka(p.error_code, None).with_broker(conn.broker())
+        )),
+        None => Err(ctx(Error::from(microkafka_core::Error::Malformed(
+            "the ListOffsets response does not mention the partition",
+        )))),
+    }
+}
