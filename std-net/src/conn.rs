@@ -15,7 +15,7 @@ use microkafka_core::protocol::messages::{
 };
 use microkafka_core::protocol::ApiKey;
 use microkafka_core::record::compression::{Codecs, Compression};
-use microkafka_core::record::RECORD_BATCH_OVERHEAD;
+use microkafka_core::record::{BatchOptions, RECORD_BATCH_OVERHEAD};
 use microkafka_core::wire::{Array, Uuid};
 
 use crate::broker::{BrokerConn, Response, Slot};
@@ -275,11 +275,13 @@ impl Conn {
         let estimate = messages.iter().fold(RECORD_BATCH_OVERHEAD, |n, m| {
             n + m.size() + m.headers.iter().map(|h| h.key.len() + 8).sum::<usize>() + 24
         });
-        let batch = self.batches.build(codec, estimate, |b| {
-            messages
-                .iter()
-                .try_for_each(|m| b.append(m.timestamp_ms(now), m.key, m.value, m.headers))
-        });
+        let batch = self
+            .batches
+            .build(codec, BatchOptions::default(), estimate, |b| {
+                messages
+                    .iter()
+                    .try_for_each(|m| b.append(m.timestamp_ms(now), m.key, m.value, m.headers))
+            });
         let batch = match batch {
             Ok(batch) => batch,
             Err(e) => return Err(self.context(e, ApiKey::Produce)),

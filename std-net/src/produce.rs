@@ -86,6 +86,7 @@ impl BatchBuffers {
     pub(crate) fn build(
         &mut self,
         compression: Compression,
+        options: BatchOptions,
         estimate: usize,
         mut append: impl FnMut(&mut RecordBatchBuilder<'_>) -> microkafka_core::Result<()>,
     ) -> Result<&[u8]> {
@@ -99,7 +100,7 @@ impl BatchBuffers {
             if compression != Compression::None && self.scratch.len() < room {
                 self.scratch.resize(room, 0);
             }
-            let mut builder = RecordBatchBuilder::new(&mut self.out[..], BatchOptions::default())?;
+            let mut builder = RecordBatchBuilder::new(&mut self.out[..], options)?;
             match append(&mut builder) {
                 Ok(()) => {}
                 Err(microkafka_core::Error::BufferTooSmall) => {

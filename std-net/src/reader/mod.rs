@@ -490,19 +490,25 @@ impl Fetcher {
                 continue;
             }
             failures += 1;
-            if !e.is_retriable() || failures >= self.config.max_attempts {
-                failures = 0;
-                if self.tx.send(Err(e.clone())).await.is_err() {
-                    return;
-                }
+            // Leadership moves and the like are the reader's business: it
+            // refreshes, reconnects and goes on. The application hears of
+            // errors that will not heal by retrying, and of a partition it
+            // cannot reach `max_attempts` times in a row.
+            let leadership = action == FetchErrorAction::RefreshMetadata && e.code().is_some();
+            let surface =
+                !e.is_retriable() || (!leadership && failures >= self.config.max_attempts);
+            if surface && self.tx.send(Err(e.clone())).await.is_err() {
+                return;
             }
-            if e.is_retriable() || action == FetchErrorAction::RefreshMetadata {
+            if e.is_retriable() {
                 if let Some(c) = conn.take() {
                     c.close(e);
                 }
                 let _ = self.cluster.refresh(&[&self.config.topic], None).await;
             }
-            tokio::time::sleep(backoff.delay(failures.max(1))).await;
+            // The first retry after a leader moved goes at once, to the new leader.
+            let attempt = if leadership { failures - 1 } else { failures };
+            tokio::time::sleep(backoff.delay(attempt)).await;
         }
     }
 

@@ -168,6 +168,14 @@ pub struct WriterConfig {
     /// [`RequiredAcks::All`] — unlike kafka-go's `Writer`, whose default of
     /// none loses messages silently when a broker fails.
     pub required_acks: RequiredAcks,
+    /// Idempotent writes (KIP-98): the writer gets a producer id and numbers
+    /// each partition's batches, so a batch sent again after a lost answer
+    /// or a dropped connection is recognised by the broker and stored once.
+    /// Default true (as the Java client since 3.0; kafka-go has no
+    /// idempotence and duplicates on every such retry). Only with
+    /// [`RequiredAcks::All`]; ignored otherwise. Brokers without
+    /// InitProducerId get plain at-least-once writes.
+    pub idempotent: bool,
     /// Asynchronous mode: `write_messages` returns once the messages are
     /// queued (copied into batches); outcomes go to `completion`. Default
     /// false: `write_messages` waits for every message's batch.
@@ -207,6 +215,7 @@ impl Default for WriterConfig {
             write_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(10),
             required_acks: RequiredAcks::All,
+            idempotent: true,
             async_: false,
             completion: None,
             compression: Compression::None,
@@ -228,6 +237,7 @@ impl fmt::Debug for WriterConfig {
             .field("batch_bytes", &self.batch_bytes)
             .field("batch_timeout", &self.batch_timeout)
             .field("required_acks", &self.required_acks)
+            .field("idempotent", &self.idempotent)
             .field("async_", &self.async_)
             .field("compression", &self.compression)
             .finish_non_exhaustive()

@@ -24,12 +24,14 @@ use std::time::{Duration, Instant};
 use microkafka_core::balancer::{Balancer, MessageRef, Random};
 use microkafka_core::producer::{Backoff, ProduceErrorAction};
 use microkafka_core::protocol::messages::{
-    PartitionProduceData, ProduceRequest, ProduceResponse, TopicProduceData,
+    InitProducerIdRequest, InitProducerIdResponse, PartitionProduceData, ProduceRequest,
+    ProduceResponse, TopicProduceData,
 };
 use microkafka_core::protocol::ApiKey;
 use microkafka_core::record::compression::Codecs;
-use microkafka_core::record::RECORD_BATCH_OVERHEAD;
+use microkafka_core::record::{BatchOptions, RECORD_BATCH_OVERHEAD};
 use microkafka_core::wire::Array;
+use microkafka_core::ErrorCode;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -240,7 +242,21 @@ struct Inner {
     random: Mutex<Random>,
     closed: AtomicBool,
     refreshing: AtomicBool,
+    /// The producer id and epoch of idempotent writes, once obtained.
+    producer: tokio::sync::Mutex<ProducerState>,
     counters: Counters,
+}
+
+/// Idempotence state shared by every partition's sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ProducerState {
+    /// Not asked for yet.
+    Unknown,
+    /// Plain at-least-once writes (not configured, or the broker cannot).
+    Disabled,
+    /// Batches carry this id and epoch; each partition numbers its batches
+    /// from 0 for every new epoch.
+    Id { id: i64, epoch: i16 },
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -310,6 +326,7 @@ impl Writer {
             config.allow_auto_topic_creation,
         )?;
         let backoff = Backoff::new(config.write_backoff_min, config.write_backoff_max);
+        let idempotent = config.idempotent && config.required_acks == RequiredAcks::All;
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(7, |d| d.as_nanos() as u64);
@@ -325,6 +342,11 @@ impl Writer {
                 random: Mutex::new(Random::new(seed)),
                 closed: AtomicBool::new(false),
                 refreshing: AtomicBool::new(false),
+                producer: tokio::sync::Mutex::new(if idempotent {
+                    ProducerState::Unknown
+                } else {
+                    ProducerState::Disabled
+                }),
                 counters: Counters::default(),
             }),
         })
@@ -650,6 +672,64 @@ impl Inner {
     fn jitter(&self) -> u32 {
         lock(&self.random).next_u32()
     }
+
+    /// The producer id and epoch for idempotent batches, obtained with
+    /// InitProducerId the first time.
+    async fn producer(&self) -> Result<ProducerState> {
+        let mut state = self.producer.lock().await;
+        if *state == ProducerState::Unknown {
+            *state = self.init_producer_id(None).await?;
+        }
+        Ok(*state)
+    }
+
+    /// After a batch failed for good its sequence numbers are in doubt:
+    /// bump the epoch (KIP-360), so every partition starts again from 0.
+    async fn bump_epoch(&self, failed: ProducerState) {
+        let mut state = self.producer.lock().await;
+        if *state != failed {
+            return; // already bumped by another partition
+        }
+        let current = match failed {
+            ProducerState::Id { id, epoch } => Some((id, epoch)),
+            _ => None,
+        };
+        *state = self
+            .init_producer_id(current)
+            .await
+            .unwrap_or(ProducerState::Unknown);
+    }
+
+    async fn init_producer_id(&self, current: Option<(i64, i16)>) -> Result<ProducerState> {
+        let conn = self.cluster.any_conn().await?;
+        let version = match conn.version(ApiKey::InitProducerId) {
+            Ok(v) => v,
+            Err(_) => return Ok(ProducerState::Disabled),
+        };
+        let (producer_id, producer_epoch) = match current {
+            // Epoch bumps need v3+; older brokers hand out a new id.
+            Some(pid) if version >= 3 => pid,
+            _ => (-1, -1),
+        };
+        let timeout = self.cluster.request_timeout();
+        let request = InitProducerIdRequest {
+            transactional_id: None,
+            transaction_timeout_ms: i32::MAX,
+            producer_id,
+            producer_epoch,
+        };
+        let response = conn.request(&request, timeout).await?;
+        let decoded: InitProducerIdResponse = response.decode()?;
+        if decoded.error_code.is_err() {
+            return Err(Error::kafka(decoded.error_code, None)
+                .with_api(ApiKey::InitProducerId)
+                .with_broker(conn.broker()));
+        }
+        Ok(ProducerState::Id {
+            id: decoded.producer_id,
+            epoch: decoded.producer_epoch,
+        })
+    }
 }
 
 /// What the sender does next.
@@ -663,6 +743,7 @@ enum Next {
 async fn sender(inner: Arc<Inner>, queue: Arc<PartitionQueue>) {
     let slot = Slot::new();
     let mut response_buf = Vec::new();
+    let mut sequence = Sequence::default();
     let linger = inner.config.batch_timeout;
     loop {
         let next = {
@@ -692,7 +773,15 @@ async fn sender(inner: Arc<Inner>, queue: Arc<PartitionQueue>) {
         match next {
             Next::Send(staged) => {
                 queue.space.notify_waiters();
-                send_batch(&inner, &queue, staged, &slot, &mut response_buf).await;
+                send_batch(
+                    &inner,
+                    &queue,
+                    staged,
+                    &slot,
+                    &mut response_buf,
+                    &mut sequence,
+                )
+                .await;
             }
             Next::Wait(Some(due)) => {
                 tokio::select! {
@@ -706,6 +795,14 @@ async fn sender(inner: Arc<Inner>, queue: Arc<PartitionQueue>) {
     }
 }
 
+/// A partition's idempotence numbering: the next sequence number, for
+/// the producer id and epoch it counts under.
+#[derive(Debug, Default)]
+struct Sequence {
+    under: Option<(i64, i16)>,
+    next: i32,
+}
+
 /// Builds, sends (with retries) and completes one batch.
 async fn send_batch(
     inner: &Inner,
@@ -713,20 +810,47 @@ async fn send_batch(
     staged: Staged,
     slot: &Arc<Slot>,
     response_buf: &mut Vec<u8>,
+    sequence: &mut Sequence,
 ) {
     let c = &inner.counters;
     c.batch_time.observe_duration(staged.opened.elapsed());
     let started = Instant::now();
     let mut buffers = lock(&inner.pool).buffers.pop().unwrap_or_default();
-    let built = buffers.build(inner.config.compression, staged.encoded, |b| {
-        staged.append_to(b)
-    });
-    let (result, attempts) = match built {
-        Ok(batch) => {
-            c.batch_bytes.observe(batch.len() as u64);
-            produce_with_retries(inner, queue, batch, slot, response_buf).await
-        }
+    let (result, attempts) = match producer_with_retries(inner).await {
         Err(e) => (Err(e), 0),
+        Ok(producer) => {
+            let mut options = BatchOptions::default();
+            if let ProducerState::Id { id, epoch } = producer {
+                if sequence.under != Some((id, epoch)) {
+                    *sequence = Sequence {
+                        under: Some((id, epoch)),
+                        next: 0,
+                    };
+                }
+                options.producer_id = id;
+                options.producer_epoch = epoch;
+                options.base_sequence = sequence.next;
+            }
+            let built = buffers.build(inner.config.compression, options, staged.encoded, |b| {
+                staged.append_to(b)
+            });
+            let outcome = match built {
+                Ok(batch) => {
+                    c.batch_bytes.observe(batch.len() as u64);
+                    produce_with_retries(inner, queue, batch, slot, response_buf).await
+                }
+                Err(e) => (Err(e), 0),
+            };
+            if matches!(producer, ProducerState::Id { .. }) {
+                match &outcome.0 {
+                    // Sequences wrap at i32::MAX, as the broker counts them.
+                    Ok(_) => sequence.next = sequence.next.wrapping_add(staged.count) & i32::MAX,
+                    Err(_) if outcome.1 > 0 => inner.bump_epoch(producer).await,
+                    Err(_) => {}
+                }
+            }
+            outcome
+        }
     };
     let result = result.map_err(|e| {
         e.with_api(ApiKey::Produce)
@@ -754,6 +878,21 @@ async fn send_batch(
     }
     staged.done.set(result);
     inner.recycle(staged, buffers);
+}
+
+/// The idempotence state, retrying retriable failures to get it.
+async fn producer_with_retries(inner: &Inner) -> Result<ProducerState> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match inner.producer().await {
+            Err(e) if e.is_retriable() && attempt < inner.config.max_attempts => {
+                let delay = inner.backoff.delay_with_jitter(attempt, inner.jitter());
+                tokio::time::sleep(delay).await;
+            }
+            result => return result,
+        }
+    }
 }
 
 async fn produce_with_retries(
@@ -838,6 +977,8 @@ async fn produce_once(
     let answer = answer.map_err(|e| e.with_broker(conn.broker()))?;
     match ProduceErrorAction::classify(answer.error) {
         ProduceErrorAction::Done => Ok(answer.base_offset),
+        // An idempotent retry of a batch already stored: written, offset unknown.
+        _ if answer.error == ErrorCode::DUPLICATE_SEQUENCE_NUMBER => Ok(-1),
         _ => Err(Error::kafka(answer.error, answer.message.as_deref()).with_broker(conn.broker())),
     }
 }
