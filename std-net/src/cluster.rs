@@ -115,6 +115,18 @@ impl Cluster {
         BrokerRef { id, addr }
     }
 
+    /// Every broker known, by id.
+    pub(crate) fn brokers(&self) -> Vec<Broker> {
+        let mut b: Vec<Broker> = self.meta().brokers.values().cloned().collect();
+        b.sort_by_key(|b| b.id);
+        b
+    }
+
+    /// The controller's node id (-1 when unknown).
+    pub(crate) fn controller(&self) -> i32 {
+        self.meta().controller
+    }
+
     /// Fetches metadata for `topics` (none: only brokers) unless a refresh
     /// newer than generation `seen` already happened, in which case its
     /// result is used (so a burst of failures triggers one refresh).

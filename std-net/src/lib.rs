@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod broker;
+mod client;
 mod cluster;
 mod conn;
 mod dialer;
@@ -14,6 +15,10 @@ mod stats;
 mod transport;
 mod writer;
 
+pub use client::{
+    Client, ClientConfig, ClusterMetadata, GroupDescription, GroupInfo, GroupMember, OffsetRequest,
+    PartitionOffset, TopicMetadata,
+};
 pub use conn::{Batch, Conn, ReadBatchConfig, SeekWhence, TopicConfig, Written};
 pub use dialer::{dial, dial_leader, Dialer, DEFAULT_CLIENT_ID};
 pub use error::{BrokerRef, Context, Error, ErrorKind, Result};
