@@ -70,7 +70,8 @@ pub struct ReaderStats {
     pub read_time: Summary,
     /// How long `fetch_message` waited for a fetch, µs.
     pub wait_time: Summary,
-    /// Messages per fetch response read.
+    /// Offsets covered per fetch (messages, plus any control records or
+    /// compacted gaps).
     pub fetch_size: Summary,
     /// Bytes per fetch response.
     pub fetch_bytes: Summary,
@@ -174,7 +175,6 @@ pub struct Reader {
     scratch: Vec<u8>,
     /// The offset of the next message to hand out (or `FIRST_OFFSET`/`LAST_OFFSET`).
     offset: i64,
-    messages_in_chunk: u64,
 }
 
 impl std::fmt::Debug for Reader {
@@ -227,7 +227,6 @@ impl Reader {
             task: None,
             current: None,
             offset,
-            messages_in_chunk: 0,
             cluster,
             config,
         })
@@ -323,7 +322,6 @@ impl Reader {
                     waited = None;
                     self.cursor = FetchCursor::new(chunk.fetch_offset);
                     self.offset = chunk.fetch_offset;
-                    self.messages_in_chunk = 0;
                     self.current = Some(chunk);
                 }
                 Some(Err(e)) => return Err(e),
@@ -343,7 +341,6 @@ impl Reader {
             return Err(Error::from(microkafka_core::Error::Truncated));
         };
         self.offset = record.offset.saturating_add(1);
-        self.messages_in_chunk += 1;
         let c = &self.shared.counters;
         c.messages.add(1);
         c.bytes
@@ -370,10 +367,6 @@ impl Reader {
     fn finish_chunk(&mut self) {
         if let Some(chunk) = self.current.take() {
             self.offset = self.offset.max(self.cursor.next_offset());
-            self.shared
-                .counters
-                .fetch_size
-                .observe(self.messages_in_chunk);
             self.shared.give_buffer(chunk.response.into_buf());
         }
     }
@@ -605,6 +598,9 @@ impl Fetcher {
             }
             return Ok(None);
         }
+        counters
+            .fetch_size
+            .observe(u64::try_from(next - *offset).unwrap_or(0));
         let chunk = Chunk {
             records: part.records,
             fetch_offset: *offset,
