@@ -201,6 +201,48 @@ impl<'b> RecordBatchBuilder<'b> {
         self.seal(Compression::None)
     }
 
+    /// Seals the batch where it is, without giving up the buffer: fills the
+    /// header (lengths, counts, timestamps, options, CRC-32C) and returns the
+    /// batch bytes (a prefix of the buffer), uncompressed.
+    ///
+    /// The builder stays usable: records appended later are part of the
+    /// batch the next seal returns, and sealing again without appending
+    /// returns the same bytes, so a producer can keep a batch in its own
+    /// buffer until the broker acknowledges it and resend it unchanged. Use
+    /// [`reset`](Self::reset) to start the next batch in the same buffer.
+    ///
+    /// An empty batch is refused, as in [`finish`](Self::finish).
+    pub fn seal_in_place(&mut self) -> Result<&mut [u8]> {
+        let len = self.write_header(Compression::None)?;
+        Ok(&mut self.buf[..len])
+    }
+
+    /// The batch-level settings the next seal writes.
+    pub fn options(&self) -> BatchOptions {
+        self.options
+    }
+
+    /// Changes the batch-level settings (producer id, epoch, base sequence,
+    /// ...) the next seal writes; the records are untouched.
+    pub fn set_options(&mut self, options: BatchOptions) {
+        self.options = options;
+    }
+
+    /// Drops every record and starts a new, empty batch with `options` in
+    /// the same buffer.
+    pub fn reset(&mut self, options: BatchOptions) {
+        self.len = RECORD_BATCH_OVERHEAD;
+        self.count = 0;
+        self.base_timestamp = 0;
+        self.max_timestamp = 0;
+        self.options = options;
+    }
+
+    /// The whole buffer back (the batch, if any, is not sealed).
+    pub fn into_inner(self) -> &'b mut [u8] {
+        self.buf
+    }
+
     /// Compresses the records with `codec` (through `scratch`, which must hold
     /// the compressed form) and finishes the batch.
     ///
@@ -229,7 +271,15 @@ impl<'b> RecordBatchBuilder<'b> {
         self.seal(compression)
     }
 
-    fn seal(self, compression: Compression) -> Result<&'b mut [u8]> {
+    fn seal(mut self, compression: Compression) -> Result<&'b mut [u8]> {
+        let len = self.write_header(compression)?;
+        let buf = self.buf;
+        Ok(&mut buf[..len])
+    }
+
+    /// Fills the batch header for the records written so far; returns the
+    /// batch length.
+    fn write_header(&mut self, compression: Compression) -> Result<usize> {
         if self.count == 0 {
             return Err(Error::Malformed("a record batch needs at least one record"));
         }
@@ -254,7 +304,7 @@ impl<'b> RecordBatchBuilder<'b> {
         b[field::RECORDS_COUNT].copy_from_slice(&self.count.to_be_bytes());
         let crc = crc32c(&b[field::CRC_START..]);
         b[field::CRC].copy_from_slice(&crc.to_be_bytes());
-        Ok(b)
+        Ok(self.len)
     }
 }
 

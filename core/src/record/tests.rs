@@ -168,6 +168,62 @@ fn producer_fields_and_broker_patches_outside_the_crc() {
 }
 
 #[test]
+fn sealing_in_place_keeps_the_buffer_for_more_records_and_the_next_batch() {
+    let options = BatchOptions {
+        producer_id: 7,
+        producer_epoch: 1,
+        base_sequence: 40,
+        ..Default::default()
+    };
+    let mut buf = [0u8; 256];
+    let mut b = RecordBatchBuilder::new(&mut buf, options).unwrap();
+    assert!(b.seal_in_place().is_err(), "empty batches are refused");
+    b.append(1_000, Some(b"k"), Some(b"v1"), &[]).unwrap();
+    let once = b.seal_in_place().unwrap().to_vec();
+    assert_eq!(
+        b.seal_in_place().unwrap(),
+        &once[..],
+        "sealing twice gives the same bytes"
+    );
+    b.append(1_005, None, Some(b"v2"), &[]).unwrap();
+    let twice = b.seal_in_place().unwrap().to_vec();
+
+    // The same records through the consuming builder give the same bytes.
+    let mut other = [0u8; 256];
+    let mut reference = RecordBatchBuilder::new(&mut other, options).unwrap();
+    reference
+        .append(1_000, Some(b"k"), Some(b"v1"), &[])
+        .unwrap();
+    reference.append(1_005, None, Some(b"v2"), &[]).unwrap();
+    assert_eq!(&twice[..], &*reference.finish().unwrap());
+    let batch = RecordBatch::new_verified(&twice[..]).unwrap();
+    assert_eq!((batch.records_count(), batch.base_sequence()), (2, 40));
+
+    // New options (a retry with a new epoch, say) reach the header and the CRC.
+    b.set_options(BatchOptions {
+        producer_epoch: 2,
+        ..options
+    });
+    assert_eq!(b.options().producer_epoch, 2);
+    let resealed = RecordBatch::new_verified(&*b.seal_in_place().unwrap()).unwrap();
+    assert_eq!(resealed.producer_epoch(), 2);
+
+    b.reset(BatchOptions::default());
+    assert!(b.is_empty() && b.len() == RECORD_BATCH_OVERHEAD);
+    b.append(2_000, None, Some(b"next"), &[]).unwrap();
+    let next = RecordBatch::new_verified(&*b.seal_in_place().unwrap()).unwrap();
+    assert_eq!(
+        (
+            next.records_count(),
+            next.base_sequence(),
+            next.base_timestamp()
+        ),
+        (1, -1, 2_000)
+    );
+    assert_eq!(b.into_inner().len(), 256);
+}
+
+#[test]
 fn corruption_is_detected() {
     let bytes = build(&[(0, Some(b"key"), Some(b"value"))], &[]);
     for i in batch::field::CRC_START..bytes.len() {
