@@ -1,4 +1,61 @@
 //! # microkafka-std
+//!
+//! An Apache Kafka client for tokio, shaped like segmentio/kafka-go, on
+//! microkafka-core's sans-IO protocol. No C, no OpenSSL, no librdkafka.
+//!
+//! | kafka-go | here | what |
+//! |---|---|---|
+//! | `kafka.NewWriter(WriterConfig{...})` | [`Writer::new`]`(`[`WriterConfig`]`)` | batching, balancing, retrying, idempotent producer |
+//! | `kafka.NewReader(ReaderConfig{...})` | [`Reader::new`]`(`[`ReaderConfig`]`)` | prefetching partition consumer (groups: issue 7) |
+//! | `kafka.Dialer`, `kafka.DialLeader` | [`Dialer`], [`dial_leader`] | connections: timeouts, keep-alive, TLS seam, client id |
+//! | `kafka.Conn` | [`Conn`] | one broker connection, low-level operations |
+//! | `kafka.Client` | [`Client`] | topics, partitions, offsets, groups |
+//! | `Balancer` | [`BalancerKind`] | `Hash`, `Murmur2`, `Crc32`... byte-compatible with other clients |
+//! | `Stats()` | [`Writer::stats`], [`Reader::stats`] | counters since the last call |
+//!
+//! ```no_run
+//! use microkafka_std::{BalancerKind, Compression, Message, Reader, ReaderConfig, Writer, WriterConfig};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let writer = Writer::new(WriterConfig {
+//!     balancer: BalancerKind::Hash,
+//!     compression: Compression::Lz4,
+//!     ..WriterConfig::new(&["localhost:9092"], "events")
+//! })?;
+//! writer.write_messages(&[Message::new(b"hello").with_key(b"user-1")]).await?;
+//! writer.close().await?;
+//!
+//! let mut reader = Reader::new(ReaderConfig::new(&["localhost:9092"], "events", 0))?;
+//! let m = reader.fetch_message().await?;
+//! println!("{}[{}]@{}: {:?}", m.topic, m.partition, m.offset, m.value);
+//! # Ok(()) }
+//! ```
+//!
+//! ## Design
+//!
+//! The protocol lives in `microkafka-core`, shared with the firmware port:
+//! request encoding, correlation ids and version negotiation
+//! ([`microkafka_core::client::Connection`]), record batches and codecs,
+//! reading fetched records in offset order
+//! ([`microkafka_core::consumer::FetchCursor`]), error classes and retry
+//! backoff ([`microkafka_core::producer`]), balancers. This crate moves
+//! bytes and time: one TCP connection per broker with requests pipelined
+//! (a reader task matches responses in order), one sender task per
+//! partition for the Writer, one fetch task per Reader.
+//!
+//! Messages are borrowed both ways: [`Message`] borrows your bytes (they are
+//! copied into a batch), and [`FetchedMessage`] borrows the Reader's buffer.
+//! Buffers are pooled, so steady-state producing and consuming allocate
+//! nothing per message.
+//!
+//! Errors say where they happened: [`Error::context`] names the API,
+//! broker, topic and partition, [`Error::code`] the Kafka error code.
+//!
+//! ## Features
+//!
+//! `gzip`, `lz4`, `snappy`, `zstd` (all on by default): the compression
+//! codecs, all pure Rust. A Reader meeting a batch whose codec is not
+//! compiled in fails with an error naming it.
 #![forbid(unsafe_code)]
 
 mod broker;

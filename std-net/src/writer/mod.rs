@@ -635,7 +635,16 @@ impl Inner {
     fn new_staged(&self) -> Staged {
         let mut pool = lock(&self.pool);
         let records = pool.staging.pop().unwrap_or_default();
-        let done = pool.done.pop().unwrap_or_default();
+        // A batch outcome no caller holds any more can be reused.
+        let free = pool.done.iter().position(|d| Arc::strong_count(d) == 1);
+        let done = match free {
+            Some(i) => {
+                let done = pool.done.swap_remove(i);
+                done.reset();
+                done
+            }
+            None => Arc::default(),
+        };
         Staged::new(records, done)
     }
 
@@ -644,9 +653,9 @@ impl Inner {
         let mut pool = lock(&self.pool);
         pool.staging.push(records);
         pool.buffers.push(buffers);
-        // Reused only when no caller still waits on it.
-        if Arc::strong_count(&done) == 1 {
-            done.reset();
+        // Kept for reuse once no caller waits on it any more (bounded: a
+        // caller that holds outcomes forever costs allocations, not memory).
+        if pool.done.len() < 64 {
             pool.done.push(done);
         }
     }

@@ -60,3 +60,74 @@ pub(crate) async fn read_all(
     }
     out
 }
+
+/// How to install kcat: tests need it and fail (not skip) without it.
+pub(crate) const INSTALL: &str = ".ci/install-capture-deps (installs kcat from apt)";
+
+/// Fails the test unless kcat is installed.
+pub(crate) fn require_kcat() {
+    let ok = std::process::Command::new("kcat")
+        .arg("-V")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    assert!(ok, "kcat is not installed; run {INSTALL}");
+}
+
+/// Runs kcat against `brokers` with `stdin` (off the async runtime, with a
+/// deadline); panics with its output unless it succeeds.
+pub(crate) async fn kcat(brokers: &str, args: &[&str], stdin: Vec<u8>) -> String {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new("kcat");
+    cmd.arg("-b").arg(brokers).args(args);
+    let shown = format!("{cmd:?}");
+    tokio::task::spawn_blocking(move || {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {shown}: {e}; run {INSTALL}"));
+        let mut input = child.stdin.take().unwrap();
+        let feeder = std::thread::spawn(move || {
+            let _ = input.write_all(&stdin);
+        });
+        let mut out = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let out = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        });
+        let err = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let _ = feeder.join();
+        let (stdout, stderr) = (
+            out.join().unwrap_or_default(),
+            err.join().unwrap_or_default(),
+        );
+        match status {
+            Some(s) if s.success() => stdout,
+            _ => panic!("{shown} failed ({status:?})\nstdout:\n{stdout}\nstderr:\n{stderr}"),
+        }
+    })
+    .await
+    .unwrap()
+}
