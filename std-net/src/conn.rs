@@ -590,7 +590,7 @@ impl Conn {
             .unwrap_or_default();
         let response = self
             .conn
-            .roundtrip(&request, &self.slot, buf, timeout + max_wait)
+            .roundtrip(&request, &self.slot, buf, timeout.saturating_add(max_wait))
             .await;
         let response = response.map_err(|e| self.context(e, ApiKey::Fetch))?;
         let part = find_fetched(&response, &self.topic, topic_id, self.partition)

@@ -91,6 +91,16 @@ async fn reader_offsets_lag_and_headers() {
         .collect();
     writer.write_messages(&msgs).await.unwrap();
 
+    // Consumer groups are configured like kafka-go's, refused until issue 7.
+    let grouped = Reader::new(ReaderConfig {
+        group_id: Some("g".into()),
+        ..ReaderConfig::new(&[&brokers], "wr-reader", 0)
+    });
+    assert!(matches!(
+        grouped.unwrap_err().kind(),
+        ErrorKind::Unsupported(_)
+    ));
+
     let mut reader = Reader::new(ReaderConfig::new(&[&brokers], "wr-reader", 0)).unwrap();
     assert_eq!(reader.offset(), FIRST_OFFSET);
     assert_eq!(reader.read_lag().await.unwrap(), 20);

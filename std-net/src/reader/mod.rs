@@ -281,7 +281,7 @@ impl Reader {
         } else {
             self.offset
         };
-        Ok((last - offset).max(0))
+        Ok(last.saturating_sub(offset).max(0))
     }
 
     /// The next message, waiting for one if needed (kafka-go's
@@ -561,7 +561,7 @@ impl Fetcher {
             topics: Array::new(&topics),
             ..Default::default()
         };
-        let timeout = cfg.max_wait + cfg.dialer.request_timeout;
+        let timeout = cfg.max_wait.saturating_add(cfg.dialer.request_timeout);
         let started = Instant::now();
         let buf = self.shared.take_buffer();
         let response = c.roundtrip(&request, slot, buf, timeout).await?;

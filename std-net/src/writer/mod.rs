@@ -368,6 +368,9 @@ impl Writer {
     /// reported here, the rest through `completion`.
     ///
     /// The messages' bytes are copied; nothing is allocated per message.
+    ///
+    /// Cancelling the call (dropping its future) does not unqueue what was
+    /// already queued: those messages are still sent.
     pub async fn write_messages(&self, messages: &[Message<'_>]) -> Result<(), WriteErrors> {
         let inner = &self.inner;
         if inner.closed.load(Ordering::Acquire) {
@@ -760,7 +763,8 @@ async fn sender(inner: Arc<Inner>, queue: Arc<PartitionQueue>) {
             if let Some(b) = q.sealed.pop_front() {
                 Next::Send(b)
             } else if let Some(open) = &q.open {
-                let due = open.opened + linger;
+                // A linger too long to add up never expires.
+                let due = open.opened.checked_add(linger);
                 if open.count == 0 {
                     if q.closing {
                         q.open = None;
@@ -768,10 +772,10 @@ async fn sender(inner: Arc<Inner>, queue: Arc<PartitionQueue>) {
                     } else {
                         Next::Wait(None)
                     }
-                } else if q.closing || Instant::now() >= due {
+                } else if q.closing || due.is_some_and(|due| Instant::now() >= due) {
                     q.open.take().map_or(Next::Wait(None), Next::Send)
                 } else {
-                    Next::Wait(Some(due))
+                    Next::Wait(due)
                 }
             } else if q.closing {
                 Next::Exit
@@ -920,8 +924,7 @@ async fn produce_with_retries(
             Ok(offset) => return (Ok(offset), attempt),
             Err(e) => e,
         };
-        let closing = inner.closed.load(Ordering::Acquire) && attempt >= 2;
-        if !e.is_retriable() || attempt >= inner.config.max_attempts || closing {
+        if !e.is_retriable() || attempt >= inner.config.max_attempts {
             return (Err(e), attempt);
         }
         inner.counters.retries.add(1);
