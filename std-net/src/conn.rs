@@ -10,8 +10,7 @@ use microkafka_core::protocol::messages::{
     CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig, CreateTopicsRequest,
     CreateTopicsResponse, DeleteTopicState, DeleteTopicsRequest, DeleteTopicsResponse,
     FetchPartition, FetchRequest, FetchResponse, FetchTopic, ListOffsetsPartition,
-    ListOffsetsRequest, ListOffsetsResponse, ListOffsetsTopic, PartitionProduceData,
-    ProduceRequest, ProduceResponse, TopicProduceData,
+    ListOffsetsRequest, ListOffsetsResponse, ListOffsetsTopic,
 };
 use microkafka_core::protocol::ApiKey;
 use microkafka_core::record::compression::{Codecs, Compression};
@@ -23,7 +22,7 @@ use crate::dialer::{metadata_request, Dialer};
 use crate::error::{BrokerRef, Error, ErrorKind, Result};
 use crate::message::{now_ms, system_time_ms, FetchedMessage, Message};
 use crate::metadata::{Broker, Partition};
-use crate::produce::{BatchBuffers, ProduceAnswer, RequiredAcks};
+use crate::produce::{produce_on, BatchBuffers, RequiredAcks};
 
 /// Where [`Conn::seek`] counts from (kafka-go's `SeekStart`, ...).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -133,6 +132,7 @@ pub struct Conn {
     codecs: Codecs,
     scratch: Vec<u8>,
     batches: BatchBuffers,
+    produce_buf: Vec<u8>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -166,6 +166,7 @@ impl Conn {
             codecs: Codecs::new(),
             scratch: Vec::new(),
             batches: BatchBuffers::default(),
+            produce_buf: Vec::new(),
         }
     }
 
@@ -286,46 +287,32 @@ impl Conn {
             Ok(batch) => batch,
             Err(e) => return Err(self.context(e, ApiKey::Produce)),
         };
-        let partitions = [PartitionProduceData {
-            index: self.partition,
-            records: Some(batch),
-        }];
-        let topics = [TopicProduceData {
-            name: &self.topic,
-            partition_data: Array::new(&partitions),
-        }];
-        let request = ProduceRequest {
-            transactional_id: None,
-            acks: self.required_acks.to_wire(),
-            timeout_ms: duration_ms(timeout),
-            topic_data: Array::new(&topics),
+        let at = PartitionAt {
+            topic: &self.topic,
+            partition: self.partition,
         };
-        let bytes = messages.iter().map(Message::size).sum();
-        let written = |base_offset| Written {
-            messages: messages.len(),
-            bytes,
-            base_offset,
-        };
-        if self.required_acks == RequiredAcks::None {
-            self.conn
-                .send_unanswered(&request)
-                .await
-                .map_err(|e| self.context(e, ApiKey::Produce))?;
-            return Ok(written(-1));
-        }
-        let response = self
-            .conn
-            .roundtrip(&request, &self.slot, Vec::new(), timeout)
-            .await;
-        let response = response.map_err(|e| self.context(e, ApiKey::Produce))?;
-        let decoded: ProduceResponse<'_> = response.decode()?;
-        let answer = ProduceAnswer::find(&decoded, &self.topic, self.partition)
-            .map_err(|e| self.context(e, ApiKey::Produce))?;
+        let mut response_buf = std::mem::take(&mut self.produce_buf);
+        let answer = produce_on(
+            &self.conn,
+            at,
+            batch,
+            self.required_acks,
+            timeout,
+            &self.slot,
+            &mut response_buf,
+        )
+        .await;
+        self.produce_buf = response_buf;
+        let answer = answer.map_err(|e| self.context(e, ApiKey::Produce))?;
         if answer.error.is_err() {
             let e = Error::kafka(answer.error, answer.message.as_deref());
             return Err(self.context(e, ApiKey::Produce));
         }
-        Ok(written(answer.base_offset))
+        Ok(Written {
+            messages: messages.len(),
+            bytes: messages.iter().map(Message::size).sum(),
+            base_offset: answer.base_offset,
+        })
     }
 
     /// Moves the read position (kafka-go's `Seek`); returns the new offset.
@@ -389,40 +376,13 @@ impl Conn {
     async fn list_offset(&mut self, timestamp: i64) -> Result<i64> {
         self.require_partition()?;
         let timeout = self.timeout(self.read_deadline)?;
-        let partitions = [ListOffsetsPartition {
-            partition_index: self.partition,
-            timestamp,
-            ..Default::default()
-        }];
-        let topics = [ListOffsetsTopic {
-            name: &self.topic,
-            partitions: Array::new(&partitions),
-        }];
-        let request = ListOffsetsRequest {
-            replica_id: -1,
-            topics: Array::new(&topics),
-            timeout_ms: duration_ms(timeout),
-            ..Default::default()
+        let at = PartitionAt {
+            topic: &self.topic,
+            partition: self.partition,
         };
-        let response = self.conn.request(&request, timeout).await;
-        let response = response.map_err(|e| self.context(e, ApiKey::ListOffsets))?;
-        let decoded: ListOffsetsResponse<'_> = response.decode()?;
-        let found = decoded
-            .topics
-            .iter()
-            .filter(|t| t.name == self.topic)
-            .flat_map(|t| t.partitions.iter())
-            .find(|p| p.partition_index == self.partition);
-        let Some(p) = found else {
-            let e = Error::from(microkafka_core::Error::Malformed(
-                "the ListOffsets response does not mention the partition",
-            ));
-            return Err(self.context(e, ApiKey::ListOffsets));
-        };
-        if p.error_code.is_err() {
-            return Err(self.context(Error::kafka(p.error_code, None), ApiKey::ListOffsets));
-        }
-        Ok(p.offset)
+        list_offset_on(&self.conn, at, timestamp, false, timeout)
+            .await
+            .map_err(|e| self.context(e, ApiKey::ListOffsets))
     }
 
     /// The partitions of `topics` (every topic when empty), as this broker
@@ -683,6 +643,55 @@ impl Batch<'_> {
             }
             Err(e) => Some(Err(conn.context(e.into(), ApiKey::Fetch))),
         }
+    }
+}
+
+/// One partition of one topic.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PartitionAt<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) partition: i32,
+}
+
+/// Asks `conn` (the partition's leader) for the offset at `timestamp`
+/// (ms, or -1 latest / -2 earliest).
+pub(crate) async fn list_offset_on(
+    conn: &BrokerConn,
+    at: PartitionAt<'_>,
+    timestamp: i64,
+    read_committed: bool,
+    timeout: Duration,
+) -> Result<i64> {
+    let partitions = [ListOffsetsPartition {
+        partition_index: at.partition,
+        timestamp,
+        ..Default::default()
+    }];
+    let topics = [ListOffsetsTopic {
+        name: at.topic,
+        partitions: Array::new(&partitions),
+    }];
+    let request = ListOffsetsRequest {
+        replica_id: -1,
+        isolation_level: i8::from(read_committed),
+        topics: Array::new(&topics),
+        timeout_ms: duration_ms(timeout),
+    };
+    let response = conn.request(&request, timeout).await?;
+    let decoded: ListOffsetsResponse<'_> = response.decode()?;
+    let found = decoded
+        .topics
+        .iter()
+        .filter(|t| t.name == at.topic)
+        .flat_map(|t| t.partitions.iter())
+        .find(|p| p.partition_index == at.partition);
+    match found {
+        Some(p) if p.error_code.is_ok() => Ok(p.offset),
+        Some(p) => Err(Error::kafka(p.error_code, None).with_broker(conn.broker())),
+        None => Err(Error::from(microkafka_core::Error::Malformed(
+            "the ListOffsets response does not mention the partition",
+        ))
+        .with_broker(conn.broker())),
     }
 }
 

@@ -1,11 +1,19 @@
 //! What Conn and Writer share to produce: acks, building a batch into
 //! reused buffers, and reading one partition's answer.
 
-use microkafka_core::protocol::messages::ProduceResponse;
+use std::sync::Arc;
+use std::time::Duration;
+
+use microkafka_core::protocol::messages::{
+    PartitionProduceData, ProduceRequest, ProduceResponse, TopicProduceData,
+};
 use microkafka_core::record::compression::{Codecs, Compression};
 use microkafka_core::record::{BatchOptions, RecordBatchBuilder, RECORD_BATCH_OVERHEAD};
+use microkafka_core::wire::Array;
 use microkafka_core::ErrorCode;
 
+use crate::broker::{BrokerConn, Slot};
+use crate::conn::{duration_ms, PartitionAt};
 use crate::error::{Error, ErrorKind, Result};
 
 /// How many replicas must have a batch before the broker answers (Kafka's
@@ -68,6 +76,57 @@ impl ProduceAnswer {
             "the Produce response does not mention the partition",
         )))
     }
+}
+
+/// Sends one partition's batch to its leader `conn` and returns the
+/// partition's answer (error codes are the caller's to judge). With
+/// [`RequiredAcks::None`] nothing comes back: the answer is a success at
+/// offset -1. `response_buf` is lent to the response and given back.
+pub(crate) async fn produce_on(
+    conn: &BrokerConn,
+    at: PartitionAt<'_>,
+    batch: &[u8],
+    acks: RequiredAcks,
+    timeout: Duration,
+    slot: &Arc<Slot>,
+    response_buf: &mut Vec<u8>,
+) -> Result<ProduceAnswer> {
+    // The broker's own wait for replication; without a client timeout, 30 s.
+    let broker_timeout = if timeout.is_zero() {
+        Duration::from_secs(30)
+    } else {
+        timeout
+    };
+    let partitions = [PartitionProduceData {
+        index: at.partition,
+        records: Some(batch),
+    }];
+    let topics = [TopicProduceData {
+        name: at.topic,
+        partition_data: Array::new(&partitions),
+    }];
+    let request = ProduceRequest {
+        transactional_id: None,
+        acks: acks.to_wire(),
+        timeout_ms: duration_ms(broker_timeout),
+        topic_data: Array::new(&topics),
+    };
+    if acks == RequiredAcks::None {
+        conn.send_unanswered(&request).await?;
+        return Ok(ProduceAnswer {
+            error: ErrorCode::NONE,
+            message: None,
+            base_offset: -1,
+        });
+    }
+    let response = conn
+        .roundtrip(&request, slot, std::mem::take(response_buf), timeout)
+        .await?;
+    let answer = response
+        .decode::<ProduceResponse<'_>>()
+        .and_then(|decoded| ProduceAnswer::find(&decoded, at.topic, at.partition));
+    *response_buf = response.into_buf();
+    answer.map_err(|e| e.with_broker(conn.broker()))
 }
 
 /// Reused buffers for building record batches: no allocation once they

@@ -259,7 +259,7 @@ async fn broken_frames_are_errors() {
             Arc::new(|api, v, c, _| match api {
                 ApiKey::Metadata => {
                     let mut f = frame(c, v, &MetadataResponse::default());
-                    f.extend(frame(c + 1, v, &MetadataResponse::default()));
+                    f.extend(frame(c + 100, v, &MetadataResponse::default()));
                     Some(f)
                 }
                 _ => None,

@@ -17,6 +17,7 @@ mod cursor;
 
 pub use cursor::{next_fetch_offset, ConsumedRecord, FetchCursor};
 
+use crate::producer::stale_metadata;
 use crate::ErrorCode;
 
 /// Where a consumer starts when it has no position, or when its position
@@ -76,15 +77,9 @@ impl FetchErrorAction {
         match code {
             ErrorCode::NONE => FetchErrorAction::Proceed,
             ErrorCode::OFFSET_OUT_OF_RANGE => FetchErrorAction::ResetOffset,
-            ErrorCode::NOT_LEADER_OR_FOLLOWER
-            | ErrorCode::LEADER_NOT_AVAILABLE
-            | ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
-            | ErrorCode::UNKNOWN_TOPIC_ID
-            | ErrorCode::FENCED_LEADER_EPOCH
-            | ErrorCode::UNKNOWN_LEADER_EPOCH
-            | ErrorCode::REPLICA_NOT_AVAILABLE
-            | ErrorCode::KAFKA_STORAGE_ERROR
-            | ErrorCode::OFFSET_NOT_AVAILABLE => FetchErrorAction::RefreshMetadata,
+            code if stale_metadata(code) || code == ErrorCode::OFFSET_NOT_AVAILABLE => {
+                FetchErrorAction::RefreshMetadata
+            }
             code if code.is_retriable() => FetchErrorAction::Retry,
             _ => FetchErrorAction::Fail,
         }

@@ -21,6 +21,7 @@ mod retry;
 mod spliced;
 
 pub use accumulator::{Accumulator, Appended};
+pub(crate) use retry::stale_metadata;
 pub use retry::{Backoff, ProduceErrorAction};
 pub use spliced::{splice_records, SplicedProduce};
 

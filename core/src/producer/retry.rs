@@ -34,15 +34,9 @@ impl ProduceErrorAction {
     pub fn classify(code: ErrorCode) -> Self {
         match code {
             ErrorCode::NONE => ProduceErrorAction::Done,
-            ErrorCode::NOT_LEADER_OR_FOLLOWER
-            | ErrorCode::LEADER_NOT_AVAILABLE
-            | ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
-            | ErrorCode::UNKNOWN_TOPIC_ID
-            | ErrorCode::FENCED_LEADER_EPOCH
-            | ErrorCode::UNKNOWN_LEADER_EPOCH
-            | ErrorCode::REPLICA_NOT_AVAILABLE
-            | ErrorCode::KAFKA_STORAGE_ERROR
-            | ErrorCode::NOT_CONTROLLER => ProduceErrorAction::RefreshMetadata,
+            code if stale_metadata(code) || code == ErrorCode::NOT_CONTROLLER => {
+                ProduceErrorAction::RefreshMetadata
+            }
             code if code.is_retriable() => ProduceErrorAction::Retry,
             _ => ProduceErrorAction::Fail,
         }
@@ -55,6 +49,23 @@ impl ProduceErrorAction {
             ProduceErrorAction::RefreshMetadata | ProduceErrorAction::Retry
         )
     }
+}
+
+/// True for the codes that say the client's picture of the cluster is out
+/// of date (the leader moved, the partition or topic is not where it was):
+/// refresh metadata before trying again. Shared by producers and consumers.
+pub(crate) fn stale_metadata(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::NOT_LEADER_OR_FOLLOWER
+            | ErrorCode::LEADER_NOT_AVAILABLE
+            | ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+            | ErrorCode::UNKNOWN_TOPIC_ID
+            | ErrorCode::FENCED_LEADER_EPOCH
+            | ErrorCode::UNKNOWN_LEADER_EPOCH
+            | ErrorCode::REPLICA_NOT_AVAILABLE
+            | ErrorCode::KAFKA_STORAGE_ERROR
+    )
 }
 
 /// Capped exponential backoff: `min * 2^(attempt - 1)`, at most `max`.

@@ -22,10 +22,7 @@ use std::time::{Duration, Instant};
 
 use microkafka_core::consumer::{next_fetch_offset, FetchCursor, FetchErrorAction};
 use microkafka_core::producer::Backoff;
-use microkafka_core::protocol::messages::{
-    FetchPartition, FetchRequest, FetchTopic, ListOffsetsPartition, ListOffsetsRequest,
-    ListOffsetsResponse, ListOffsetsTopic,
-};
+use microkafka_core::protocol::messages::{FetchPartition, FetchRequest, FetchTopic};
 use microkafka_core::protocol::ApiKey;
 use microkafka_core::record::compression::Codecs;
 use microkafka_core::wire::{Array, Uuid};
@@ -34,7 +31,7 @@ use tokio::task::JoinHandle;
 
 use crate::broker::{BrokerConn, Response, Slot};
 use crate::cluster::Cluster;
-use crate::conn::{duration_ms, find_fetched};
+use crate::conn::{duration_ms, find_fetched, list_offset_on, PartitionAt};
 use crate::error::{Error, ErrorKind, Result};
 use crate::message::FetchedMessage;
 use crate::stats::{Counter, Series, Summary};
@@ -626,37 +623,17 @@ async fn list_offset(cluster: &Cluster, cfg: &ReaderConfig, which: i64) -> Resul
         None => return Err(ctx(Error::new(ErrorKind::NotFound("partition")))),
     };
     let conn = cluster.conn(leader).await.map_err(ctx)?;
-    let partitions = [ListOffsetsPartition {
-        partition_index: cfg.partition,
-        timestamp: which,
-        ..Default::default()
-    }];
-    let topics = [ListOffsetsTopic {
-        name: &cfg.topic,
-        partitions: Array::new(&partitions),
-    }];
-    let timeout = cluster.request_timeout();
-    let request = ListOffsetsRequest {
-        replica_id: -1,
-        isolation_level: i8::from(cfg.read_committed),
-        topics: Array::new(&topics),
-        timeout_ms: duration_ms(timeout),
+    let at = PartitionAt {
+        topic: &cfg.topic,
+        partition: cfg.partition,
     };
-    let response = conn.request(&request, timeout).await.map_err(ctx)?;
-    let decoded: ListOffsetsResponse<'_> = response.decode().map_err(ctx)?;
-    let p = decoded
-        .topics
-        .iter()
-        .filter(|t| t.name == cfg.topic)
-        .flat_map(|t| t.partitions.iter())
-        .find(|p| p.partition_index == cfg.partition);
-    match p {
-        Some(p) if p.error_code.is_ok() => Ok(p.offset),
-        Some(p) => Err(ctx(
-            Error::kafka(p.error_code, None).with_broker(conn.broker())
-        )),
-        None => Err(ctx(Error::from(microkafka_core::Error::Malformed(
-            "the ListOffsets response does not mention the partition",
-        )))),
-    }
+    list_offset_on(
+        &conn,
+        at,
+        which,
+        cfg.read_committed,
+        cluster.request_timeout(),
+    )
+    .await
+    .map_err(ctx)
 }

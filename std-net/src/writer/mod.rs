@@ -23,25 +23,21 @@ use std::time::{Duration, Instant};
 
 use microkafka_core::balancer::{Balancer, MessageRef, Random};
 use microkafka_core::producer::{Backoff, ProduceErrorAction};
-use microkafka_core::protocol::messages::{
-    InitProducerIdRequest, InitProducerIdResponse, PartitionProduceData, ProduceRequest,
-    ProduceResponse, TopicProduceData,
-};
+use microkafka_core::protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
 use microkafka_core::protocol::ApiKey;
 use microkafka_core::record::compression::Codecs;
 use microkafka_core::record::{BatchOptions, RECORD_BATCH_OVERHEAD};
-use microkafka_core::wire::Array;
 use microkafka_core::ErrorCode;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::broker::Slot;
 use crate::cluster::Cluster;
-use crate::conn::duration_ms;
+use crate::conn::PartitionAt;
 use crate::error::{Error, ErrorKind, Result};
 use crate::message::{now_ms, Message};
 use crate::metadata::TopicMeta;
-use crate::produce::{BatchBuffers, ProduceAnswer, RequiredAcks};
+use crate::produce::{produce_on, BatchBuffers, RequiredAcks};
 use crate::stats::{Counter, Series, Summary};
 
 pub use config::{BalancerKind, Completion, CompletionFn, WriterConfig};
@@ -953,40 +949,21 @@ async fn produce_once(
         None => return Err(Error::new(ErrorKind::NotFound("partition"))),
     };
     let conn = cluster.conn(leader).await?;
-    let timeout = inner.config.write_timeout;
-    let broker_timeout = if timeout.is_zero() {
-        Duration::from_secs(30)
-    } else {
-        timeout
-    };
-    let partitions = [PartitionProduceData {
-        index: queue.partition,
-        records: Some(batch),
-    }];
-    let topics = [TopicProduceData {
-        name: &queue.topic,
-        partition_data: Array::new(&partitions),
-    }];
-    let request = ProduceRequest {
-        transactional_id: None,
-        acks: inner.config.required_acks.to_wire(),
-        timeout_ms: duration_ms(broker_timeout),
-        topic_data: Array::new(&topics),
-    };
     inner.counters.writes.add(1);
-    if inner.config.required_acks == RequiredAcks::None {
-        conn.send_unanswered(&request).await?;
-        return Ok(-1);
-    }
-    let response = conn
-        .roundtrip(&request, slot, std::mem::take(response_buf), timeout)
-        .await?;
-    let answer = {
-        let decoded: ProduceResponse<'_> = response.decode()?;
-        ProduceAnswer::find(&decoded, &queue.topic, queue.partition)
+    let at = PartitionAt {
+        topic: &queue.topic,
+        partition: queue.partition,
     };
-    *response_buf = response.into_buf();
-    let answer = answer.map_err(|e| e.with_broker(conn.broker()))?;
+    let answer = produce_on(
+        &conn,
+        at,
+        batch,
+        inner.config.required_acks,
+        inner.config.write_timeout,
+        slot,
+        response_buf,
+    )
+    .await?;
     match ProduceErrorAction::classify(answer.error) {
         ProduceErrorAction::Done => Ok(answer.base_offset),
         // An idempotent retry of a batch already stored: written, offset unknown.
