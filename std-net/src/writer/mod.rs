@@ -388,6 +388,7 @@ impl Writer {
             errors.get_or_insert_with(|| vec![None; messages.len()])[i] = Some(e);
         };
         inner.maybe_refresh_in_background();
+        let mut missing: Vec<(&str, Error)> = Vec::new();
         let mut i = 0;
         while i < messages.len() {
             let m = &messages[i];
@@ -413,8 +414,31 @@ impl Writer {
                         .await;
                 }
                 Ok(Staging::NeedMetadata) => {
-                    if let Err(e) = inner.cluster.topic_meta(topic).await {
-                        fail(i, e.with_topic(topic));
+                    // A topic that failed already in this call fails at once.
+                    if let Some((_, e)) = missing.iter().find(|(t, _)| *t == topic) {
+                        fail(i, e.clone());
+                        waits.push(None);
+                        i += 1;
+                        continue;
+                    }
+                    // A topic just created may not be in every broker's
+                    // metadata yet: retriable errors are retried.
+                    let mut attempt = 0;
+                    let found = loop {
+                        attempt += 1;
+                        match inner.cluster.topic_meta(topic).await {
+                            Err(e) if e.is_retriable() && attempt < inner.config.max_attempts => {
+                                let delay =
+                                    inner.backoff.delay_with_jitter(attempt, inner.jitter());
+                                tokio::time::sleep(delay).await;
+                            }
+                            other => break other,
+                        }
+                    };
+                    if let Err(e) = found {
+                        let e = e.with_topic(topic);
+                        missing.push((topic, e.clone()));
+                        fail(i, e);
                         waits.push(None);
                         i += 1;
                     }
