@@ -6,7 +6,6 @@
 //!   give up), following the Java client's exception hierarchy.
 //! - [`Backoff`]: capped exponential backoff with optional jitter from a
 //!   caller-supplied random number, so firmware and hosts retry alike.
-//!
 //! - [`Accumulator`]: per-partition batches in fixed slots of one caller
 //!   buffer, due on linger or size, kept in place until acknowledged (the
 //!   heap-free producer's batching).

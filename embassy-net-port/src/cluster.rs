@@ -1,0 +1,275 @@
+//! What the producer and the consumer share: a pool of broker connections,
+//! the topic's metadata (core's [`MetadataCache`]), bootstrapping, leader
+//! lookup, and the request and response buffers.
+
+use embassy_net::tcp::TcpSocket;
+use embassy_net::IpEndpoint;
+use embassy_time::Duration;
+use heapless::String;
+use microkafka_core::client::MetadataCache;
+use microkafka_core::protocol::messages::{MetadataRequest, MetadataRequestTopic};
+use microkafka_core::protocol::{ApiKey, Request};
+use microkafka_core::wire::{Array, Uuid};
+use microkafka_core::ErrorCode;
+
+use crate::connection::BrokerConnection;
+use crate::error::{Error, ErrorKind, Result};
+use crate::fmt::{debug, warning};
+use crate::resolve::Resolve;
+
+/// Bytes of the buffer requests are encoded in (Produce requests carry their
+/// records separately, straight from the batch buffer). It bounds the client
+/// id plus the topic name to about 140 bytes.
+pub const REQUEST_BUFFER_LEN: usize = 256;
+
+/// Longest broker host name kept in the metadata tables.
+pub const MAX_HOST_LEN: usize = 64;
+
+/// Settings the producer and the consumer share.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ClusterConfig<'a> {
+    pub(crate) brokers: &'a [&'a str],
+    pub(crate) topic: &'a str,
+    pub(crate) client_id: Option<&'a str>,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+}
+
+/// Broker connections and what is known of the cluster.
+pub(crate) struct Cluster<'a, R, const CONNS: usize, const BROKERS: usize, const PARTITIONS: usize>
+{
+    pub(crate) conns: heapless::Vec<BrokerConnection<'a>, CONNS>,
+    pub(crate) resolver: R,
+    pub(crate) metadata: MetadataCache<BROKERS, PARTITIONS, MAX_HOST_LEN>,
+    pub(crate) head: [u8; REQUEST_BUFFER_LEN],
+    pub(crate) rx: &'a mut [u8],
+    pub(crate) config: ClusterConfig<'a>,
+    uses: u32,
+}
+
+impl<'a, R: Resolve, const CONNS: usize, const BROKERS: usize, const PARTITIONS: usize>
+    Cluster<'a, R, CONNS, BROKERS, PARTITIONS>
+{
+    pub(crate) fn new(
+        sockets: [TcpSocket<'a>; CONNS],
+        resolver: R,
+        metadata: MetadataCache<BROKERS, PARTITIONS, MAX_HOST_LEN>,
+        rx: &'a mut [u8],
+        config: ClusterConfig<'a>,
+    ) -> Result<Self> {
+        if CONNS == 0 {
+            return Err(microkafka_core::Error::TooLarge {
+                what: "broker connections (at least one socket is needed)",
+                size: 0,
+                limit: 0,
+            }
+            .into());
+        }
+        let mut conns = heapless::Vec::new();
+        for socket in sockets {
+            // Cannot fail: CONNS sockets into a CONNS-slot vector.
+            let _ = conns.push(BrokerConnection::new(socket));
+        }
+        Ok(Cluster {
+            conns,
+            resolver,
+            metadata,
+            head: [0; REQUEST_BUFFER_LEN],
+            rx,
+            config,
+            uses: 0,
+        })
+    }
+
+    /// The topic id from metadata (zero when unknown).
+    pub(crate) fn topic_id(&self) -> Uuid {
+        self.metadata.topic_id()
+    }
+
+    /// Drops every connection.
+    pub(crate) fn disconnect_all(&mut self) {
+        for c in self.conns.iter_mut() {
+            c.disconnect();
+        }
+    }
+
+    /// A connection to the broker at `host:port` (node id `node`, negative
+    /// for a bootstrap address): one already open to the same endpoint, or
+    /// the least recently used one, reconnected.
+    pub(crate) async fn connect_to(&mut self, host: &str, port: u16, node: i32) -> Result<usize> {
+        let ip = self
+            .resolver
+            .resolve(host)
+            .await
+            .map_err(|kind| Error::new(kind).with_broker(node))?;
+        let endpoint = IpEndpoint::new(ip, port);
+        self.uses = self.uses.wrapping_add(1);
+        if let Some(i) = self
+            .conns
+            .iter()
+            .position(|c| c.endpoint() == Some(endpoint))
+        {
+            let c = &mut self.conns[i];
+            if node >= 0 {
+                c.set_node(node);
+            }
+            c.last_used = self.uses;
+            return Ok(i);
+        }
+        let i = (0..self.conns.len())
+            .min_by_key(|&i| {
+                let c = &self.conns[i];
+                (c.is_ready(), c.last_used)
+            })
+            .unwrap_or(0);
+        debug!(
+            "microkafka: connecting to broker {:?} on slot {:?}",
+            node, i
+        );
+        let c = &mut self.conns[i];
+        c.last_used = self.uses;
+        c.connect(
+            endpoint,
+            node,
+            self.config.client_id,
+            self.config.connect_timeout,
+            &mut self.head,
+            self.rx,
+        )
+        .await?;
+        Ok(i)
+    }
+
+    /// A connection to `partition`'s leader, refreshing metadata when the
+    /// leader is not known.
+    pub(crate) async fn leader_connection(&mut self, partition: i32) -> Result<usize> {
+        for refreshed in [false, true] {
+            if refreshed || !self.metadata.is_known() {
+                self.refresh_metadata().await?;
+            }
+            let Some(leader) = self.metadata.leader(partition) else {
+                continue;
+            };
+            let (node, port) = (leader.node_id, leader.port);
+            let host: String<MAX_HOST_LEN> = leader.host.clone();
+            return self
+                .connect_to(&host, port, node)
+                .await
+                .map_err(|e| e.with_partition(partition));
+        }
+        Err(Error::new(ErrorKind::NoLeader)
+            .with_api(ApiKey::Metadata)
+            .with_partition(partition))
+    }
+
+    /// Sends `request` on connection `i`; the response borrows the response buffer.
+    pub(crate) async fn request<'q, Q: Request<'q>>(
+        &mut self,
+        i: usize,
+        request: &Q,
+    ) -> Result<Q::Response<'_>> {
+        let timeout = self.config.request_timeout;
+        let conn = self.conns.get_mut(i).ok_or(ErrorKind::ConnectionLost)?;
+        conn.request(&mut self.head, self.rx, request, timeout)
+            .await
+    }
+
+    /// Asks a broker for the topic's metadata: an open connection first,
+    /// then every known broker, then the bootstrap list. Returns the topic's
+    /// error code (`NONE` when its partitions are known).
+    pub(crate) async fn refresh_metadata(&mut self) -> Result<ErrorCode> {
+        let known = self.metadata.brokers().len();
+        let bootstrap = self.config.brokers.len();
+        let mut last = Error::new(ErrorKind::NoBroker).with_api(ApiKey::Metadata);
+        // Candidate 0: any open connection; then known brokers; then bootstrap.
+        for candidate in 0..=known + bootstrap {
+            let conn = if candidate == 0 {
+                match self.conns.iter().position(BrokerConnection::is_ready) {
+                    Some(i) => i,
+                    None => continue,
+                }
+            } else if candidate <= known {
+                let Some(b) = self.metadata.brokers().get(candidate - 1) else {
+                    continue;
+                };
+                let (node, port) = (b.node_id, b.port);
+                let host: String<MAX_HOST_LEN> = b.host.clone();
+                match self.connect_to(&host, port, node).await {
+                    Ok(i) => i,
+                    Err(e) => {
+                        last = e;
+                        continue;
+                    }
+                }
+            } else {
+                let k = candidate - known - 1;
+                let Some((host, port)) = split_host_port(self.config.brokers[k]) else {
+                    last = Error::new(ErrorKind::Resolve).with_broker(-1 - k as i32);
+                    continue;
+                };
+                match self.connect_to(host, port, -1 - k as i32).await {
+                    Ok(i) => i,
+                    Err(e) => {
+                        last = e;
+                        continue;
+                    }
+                }
+            };
+            match self.metadata_from(conn).await {
+                Ok(code) => return Ok(code),
+                Err(e) => {
+                    warning!("microkafka: metadata from broker failed: {:?}", e);
+                    last = e;
+                }
+            }
+        }
+        Err(last)
+    }
+
+    async fn metadata_from(&mut self, i: usize) -> Result<ErrorCode> {
+        let topic = self.config.topic;
+        let topics = [MetadataRequestTopic {
+            topic_id: Uuid::ZERO,
+            name: Some(topic),
+        }];
+        let request = MetadataRequest {
+            topics: Some(Array::new(&topics)),
+            allow_auto_topic_creation: true,
+            ..Default::default()
+        };
+        let node = self.conns[i].node();
+        let timeout = self.config.request_timeout;
+        let response = self.conns[i]
+            .request(&mut self.head, self.rx, &request, timeout)
+            .await?;
+        let code = self
+            .metadata
+            .update(&response, topic)
+            .map_err(|e| Error::from(e).with_api(ApiKey::Metadata).with_broker(node))?;
+        debug!(
+            "microkafka: metadata: {:?} partitions, {:?} brokers",
+            self.metadata.partitions().len(),
+            self.metadata.brokers().len()
+        );
+        Ok(code)
+    }
+}
+
+/// Splits `host:port`.
+fn split_host_port(addr: &str) -> Option<(&str, u16)> {
+    let (host, port) = addr.rsplit_once(':')?;
+    Some((host, port.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_host_port;
+
+    #[test]
+    fn bootstrap_addresses_split() {
+        assert_eq!(split_host_port("10.0.0.1:9092"), Some(("10.0.0.1", 9092)));
+        assert_eq!(split_host_port("kafka:19092"), Some(("kafka", 19092)));
+        assert_eq!(split_host_port("kafka"), None);
+        assert_eq!(split_host_port("kafka:x"), None);
+    }
+}

@@ -1,0 +1,302 @@
+//! One broker connection: an embassy-net `TcpSocket` driven by core's sans-IO
+//! [`Connection`] (version negotiation, correlation ids), one request at a
+//! time, with timeouts.
+
+use embassy_net::tcp::{State, TcpSocket};
+use embassy_net::IpEndpoint;
+use embassy_time::{with_timeout, Duration};
+use embedded_io_async::{Read, ReadExactError, Write};
+use microkafka_core::client::Connection;
+use microkafka_core::producer::splice_records;
+use microkafka_core::protocol::messages::{
+    PartitionProduceData, ProduceRequest, ProduceResponse, TopicProduceData,
+};
+use microkafka_core::protocol::{ApiKey, Request};
+use microkafka_core::wire::Array;
+use microkafka_core::ErrorCode;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// How many ApiVersions attempts (KIP-511 fallbacks) before giving up.
+const MAX_API_VERSIONS_ATTEMPTS: usize = 3;
+
+/// The outcome of a Produce for the one partition it carried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Produced {
+    pub(crate) error_code: ErrorCode,
+    pub(crate) base_offset: i64,
+}
+
+/// A socket and the protocol state of the broker it is connected to.
+pub(crate) struct BrokerConnection<'a> {
+    socket: TcpSocket<'a>,
+    /// Set once API versions are agreed.
+    state: Option<Connection<1>>,
+    endpoint: Option<IpEndpoint>,
+    node: i32,
+    /// Use counter value at the last request (to pick a connection to reuse).
+    pub(crate) last_used: u32,
+}
+
+impl<'a> BrokerConnection<'a> {
+    pub(crate) fn new(mut socket: TcpSocket<'a>) -> Self {
+        // Requests go out whole and the answer is awaited: Nagle would hold
+        // a frame's last segment for the broker's delayed ACK.
+        socket.set_nagle_enabled(false);
+        BrokerConnection {
+            socket,
+            state: None,
+            endpoint: None,
+            node: -1,
+            last_used: 0,
+        }
+    }
+
+    /// True when negotiated and the broker has not closed the connection.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.state.is_some() && self.socket.state() == State::Established
+    }
+
+    /// The broker's address, while connected.
+    pub(crate) fn endpoint(&self) -> Option<IpEndpoint> {
+        self.endpoint.filter(|_| self.is_ready())
+    }
+
+    /// The version agreed for `api`, while connected.
+    pub(crate) fn version(&self, api: ApiKey) -> Result<i16> {
+        let state = self.state.as_ref().ok_or(ErrorKind::ConnectionLost)?;
+        let versions = state.versions().ok_or(ErrorKind::ConnectionLost)?;
+        Ok(versions.version(api)?)
+    }
+
+    /// The broker's node id (negative for a bootstrap address).
+    pub(crate) fn node(&self) -> i32 {
+        self.node
+    }
+
+    /// Names the broker (a bootstrap address turned out to be this node).
+    pub(crate) fn set_node(&mut self, node: i32) {
+        self.node = node;
+    }
+
+    /// Drops the connection (a reset: pending bytes are discarded).
+    pub(crate) fn disconnect(&mut self) {
+        if self.socket.state() != State::Closed {
+            self.socket.abort();
+        }
+        self.state = None;
+        self.endpoint = None;
+    }
+
+    /// Connects to `endpoint` and agrees API versions; `head` and `rx` are
+    /// scratch for the ApiVersions exchange.
+    pub(crate) async fn connect(
+        &mut self,
+        endpoint: IpEndpoint,
+        node: i32,
+        client_id: Option<&str>,
+        timeout: Duration,
+        head: &mut [u8],
+        rx: &mut [u8],
+    ) -> Result<()> {
+        self.disconnect();
+        self.node = node;
+        let result = with_timeout(timeout, self.open(endpoint, client_id, head, rx)).await;
+        let result = result.unwrap_or(Err(ErrorKind::Timeout.into()));
+        match result {
+            Ok(state) => {
+                self.state = Some(state);
+                self.endpoint = Some(endpoint);
+                Ok(())
+            }
+            Err(e) => {
+                self.disconnect();
+                Err(e.with_api(ApiKey::ApiVersions).with_broker(node))
+            }
+        }
+    }
+
+    async fn open(
+        &mut self,
+        endpoint: IpEndpoint,
+        client_id: Option<&str>,
+        head: &mut [u8],
+        rx: &mut [u8],
+    ) -> Result<Connection<1>> {
+        self.socket
+            .connect(endpoint)
+            .await
+            .map_err(|e| Error::new(ErrorKind::Connect(e)))?;
+        let mut state = Connection::new(client_id)?;
+        for _ in 0..MAX_API_VERSIONS_ATTEMPTS {
+            let sent = state.start(head)?;
+            write_all(&mut self.socket, &head[..sent.len]).await?;
+            let n = read_frame(&mut self.socket, rx).await?;
+            state.receive(&rx[..n])?;
+            if state.is_ready() {
+                return Ok(state);
+            }
+        }
+        Err(
+            microkafka_core::Error::Malformed("the broker refused every ApiVersions version")
+                .into(),
+        )
+    }
+
+    /// Sends `request` (encoded in `head`) and decodes its response from `rx`.
+    /// Any failure drops the connection: the byte stream cannot be trusted.
+    pub(crate) async fn request<'r, 'q, Q: Request<'q>>(
+        &mut self,
+        head: &mut [u8],
+        rx: &'r mut [u8],
+        request: &Q,
+        timeout: Duration,
+    ) -> Result<Q::Response<'r>> {
+        let node = self.node;
+        let result = with_timeout(timeout, self.exchange(head, rx, request)).await;
+        match result.unwrap_or(Err(ErrorKind::Timeout.into())) {
+            Ok(n) => {
+                let received = match self.state.as_mut() {
+                    Some(state) => state.receive(&rx[..n]),
+                    None => Err(microkafka_core::Error::Malformed("not connected")),
+                };
+                let decoded = received.and_then(|r| r.decode::<Q::Response<'r>>());
+                decoded.map_err(|e| {
+                    self.disconnect();
+                    Error::from(e).with_api(Q::API_KEY).with_broker(node)
+                })
+            }
+            Err(e) => {
+                self.disconnect();
+                Err(e.with_api(Q::API_KEY).with_broker(node))
+            }
+        }
+    }
+
+    /// Writes the request and reads the response frame; returns its length.
+    async fn exchange<'q, Q: Request<'q>>(
+        &mut self,
+        head: &mut [u8],
+        rx: &mut [u8],
+        request: &Q,
+    ) -> Result<usize> {
+        let state = self.state.as_mut().ok_or(ErrorKind::ConnectionLost)?;
+        let sent = state.encode(head, request)?;
+        write_all(&mut self.socket, &head[..sent.len]).await?;
+        read_frame(&mut self.socket, rx).await
+    }
+
+    /// Produces `batch` (a sealed record batch, sent from where it lies) to
+    /// one partition. `None` with `acks = 0`: the broker does not answer.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn produce(
+        &mut self,
+        head: &mut [u8],
+        rx: &mut [u8],
+        topic: &str,
+        partition: i32,
+        batch: &[u8],
+        acks: i16,
+        timeout: Duration,
+    ) -> Result<Option<Produced>> {
+        let node = self.node;
+        let exchange = self.produce_exchange(head, rx, topic, partition, batch, acks, timeout);
+        // The broker waits up to `timeout` for replicas: give it a moment more.
+        let result = with_timeout(timeout + Duration::from_secs(1), exchange).await;
+        let result = result.unwrap_or(Err(ErrorKind::Timeout.into()));
+        result.map_err(|e| {
+            self.disconnect();
+            e.with_api(ApiKey::Produce)
+                .with_broker(node)
+                .with_partition(partition)
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn produce_exchange(
+        &mut self,
+        head: &mut [u8],
+        rx: &mut [u8],
+        topic: &str,
+        partition: i32,
+        batch: &[u8],
+        acks: i16,
+        timeout: Duration,
+    ) -> Result<Option<Produced>> {
+        let state = self.state.as_mut().ok_or(ErrorKind::ConnectionLost)?;
+        let parts = [PartitionProduceData {
+            index: partition,
+            records: Some(&[]),
+        }];
+        let topics = [TopicProduceData {
+            name: topic,
+            partition_data: Array::new(&parts),
+        }];
+        let request = ProduceRequest {
+            transactional_id: None,
+            acks,
+            timeout_ms: i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX),
+            topic_data: Array::new(&topics),
+        };
+        let sent = if acks == 0 {
+            state.encode_unanswered(head, &request)?
+        } else {
+            state.encode(head, &request)?
+        };
+        let spliced = splice_records(head, sent.len, sent.version, batch.len())?;
+        write_all(&mut self.socket, &head[..spliced.head_len]).await?;
+        write_all(&mut self.socket, batch).await?;
+        write_all(&mut self.socket, &head[spliced.tail]).await?;
+        if !sent.expects_response {
+            return Ok(None);
+        }
+        let n = read_frame(&mut self.socket, rx).await?;
+        let received = state.receive(&rx[..n])?;
+        let response: ProduceResponse<'_> = received.decode()?;
+        let answer = response
+            .responses
+            .iter()
+            .filter(|t| t.name == topic)
+            .flat_map(|t| t.partition_responses.iter())
+            .find(|p| p.index == partition)
+            .ok_or(microkafka_core::Error::Malformed(
+                "the Produce response does not mention the partition",
+            ))?;
+        Ok(Some(Produced {
+            error_code: answer.error_code,
+            base_offset: answer.base_offset,
+        }))
+    }
+}
+
+async fn write_all(socket: &mut TcpSocket<'_>, bytes: &[u8]) -> Result<()> {
+    socket
+        .write_all(bytes)
+        .await
+        .map_err(|_| ErrorKind::ConnectionLost.into())
+}
+
+async fn read_exact(socket: &mut TcpSocket<'_>, buf: &mut [u8]) -> Result<()> {
+    socket.read_exact(buf).await.map_err(|e| match e {
+        ReadExactError::UnexpectedEof | ReadExactError::Other(_) => {
+            ErrorKind::ConnectionLost.into()
+        }
+    })
+}
+
+/// Reads one response frame's body into `rx`; returns its length. A frame
+/// larger than `rx` is an error (and the connection must be dropped).
+async fn read_frame(socket: &mut TcpSocket<'_>, rx: &mut [u8]) -> Result<usize> {
+    let mut prefix = [0u8; 4];
+    read_exact(socket, &mut prefix).await?;
+    let size = usize::try_from(i32::from_be_bytes(prefix))
+        .map_err(|_| microkafka_core::Error::InvalidLength)?;
+    let limit = rx.len();
+    let body = rx.get_mut(..size).ok_or(microkafka_core::Error::TooLarge {
+        what: "response frame (the response buffer)",
+        size,
+        limit,
+    })?;
+    read_exact(socket, body).await?;
+    Ok(size)
+}

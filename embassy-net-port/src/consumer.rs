@@ -1,0 +1,450 @@
+//! [`Consumer`]: one partition, fetched into the caller's buffer, records
+//! handed out zero-copy (decompressed into a caller scratch buffer).
+
+use core::ops::Range;
+
+use embassy_net::tcp::TcpSocket;
+use embassy_time::{Duration, Timer};
+use microkafka_core::client::MetadataCache;
+use microkafka_core::consumer::{ConsumedRecord, FetchCursor, FetchErrorAction, StartOffset};
+use microkafka_core::producer::Backoff;
+use microkafka_core::protocol::messages::{
+    FetchPartition, FetchRequest, FetchResponse, FetchTopic, ListOffsetsPartition,
+    ListOffsetsRequest, ListOffsetsTopic,
+};
+use microkafka_core::protocol::ApiKey;
+use microkafka_core::record::compression::Codecs;
+use microkafka_core::wire::{Array, Uuid};
+use microkafka_core::ErrorCode;
+
+use crate::cluster::{Cluster, ClusterConfig};
+use crate::error::{Error, ErrorKind, Result};
+use crate::fmt::debug;
+use crate::resolve::Resolve;
+
+/// Room left in the response buffer for everything around the records
+/// (headers, topic and partition fields, aborted transactions...).
+const FETCH_RESPONSE_OVERHEAD: usize = 256;
+
+/// How a [`Consumer`] reads its partition. Every field has a default (see
+/// [`ConsumerConfig::new`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ConsumerConfig<'a> {
+    /// Bootstrap brokers, `host:port` each.
+    pub brokers: &'a [&'a str],
+    /// The topic.
+    pub topic: &'a str,
+    /// The partition.
+    pub partition: i32,
+    /// The client id in request headers. Default `Some("microkafka")`.
+    pub client_id: Option<&'a str>,
+    /// Where to start without an offset (see [`Consumer::seek`]), and where
+    /// to go when the offset falls out of the log. Default [`StartOffset::First`].
+    pub start: StartOffset,
+    /// How long the broker may hold a fetch waiting for `min_bytes`
+    /// (kafka-go's `MaxWait`). Default 500 ms.
+    pub max_wait: Duration,
+    /// Bytes the broker waits for before answering (kafka-go's `MinBytes`).
+    /// Default 1.
+    pub min_bytes: i32,
+    /// Attempts per fetch before an error is returned. Default 10; zero is 1.
+    pub max_attempts: u32,
+    /// Wait between attempts. Default 100 ms doubling to 1 s.
+    pub backoff: Backoff,
+    /// Time allowed to open a connection and agree versions. Default 5 s.
+    pub connect_timeout: Duration,
+    /// Time a broker may take to answer, on top of `max_wait`. Default 10 s.
+    pub request_timeout: Duration,
+}
+
+impl<'a> ConsumerConfig<'a> {
+    /// The defaults, for `topic`'s `partition` on the cluster at `brokers`.
+    pub const fn new(brokers: &'a [&'a str], topic: &'a str, partition: i32) -> Self {
+        ConsumerConfig {
+            brokers,
+            topic,
+            partition,
+            client_id: Some("microkafka"),
+            start: StartOffset::First,
+            max_wait: Duration::from_millis(500),
+            min_bytes: 1,
+            max_attempts: 10,
+            backoff: Backoff::new(
+                core::time::Duration::from_millis(100),
+                core::time::Duration::from_secs(1),
+            ),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Where the next fetch starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Position {
+    Offset(i64),
+    Start(StartOffset),
+}
+
+/// A consumer of one partition, with no heap (kafka-go's `Reader` with a
+/// `Partition`, without a group).
+///
+/// [`fetch`](Self::fetch) reads a Fetch response into the caller's fetch
+/// buffer; [`next_record`](Self::next_record) then hands out its records one
+/// by one, borrowing keys and values from that buffer (or, for a compressed
+/// batch, from the scratch buffer it was decompressed into), and advances
+/// the [`offset`](Self::offset).
+///
+/// Limits, chosen by the caller:
+/// - the fetch buffer's size bounds a fetch (the request asks for what fits);
+///   a single batch larger than that cannot be read (an error says so);
+/// - the scratch buffer's size is the largest decompressed batch accepted
+///   (`lz4`, `gzip`, `snappy` features; with none, it may be empty);
+/// - `BROKERS`: broker addresses kept from metadata. One connection, one
+///   request in flight.
+///
+/// ```no_run
+/// # async fn run(stack: embassy_net::Stack<'_>) -> Result<(), microkafka_embassy::Error> {
+/// use embassy_net::tcp::TcpSocket;
+/// use microkafka_embassy::{Consumer, ConsumerConfig, StackResolver};
+///
+/// let (mut rx, mut tx) = ([0u8; 4096], [0u8; 512]);
+/// let (mut fetch, mut scratch) = ([0u8; 4096], [0u8; 0]);
+/// let socket = TcpSocket::new(stack, &mut rx, &mut tx);
+/// let config = ConsumerConfig::new(&["10.0.0.1:9092"], "commands", 0);
+/// let mut consumer: Consumer<'_, _> =
+///     Consumer::new(socket, StackResolver::new(stack), &mut fetch, &mut scratch, config)?;
+/// loop {
+///     consumer.fetch().await?;
+///     while let Some(record) = consumer.next_record() {
+///         let record = record?;
+///         let _ = (record.offset, record.value);
+///     }
+/// }
+/// # }
+/// ```
+pub struct Consumer<'a, R, const BROKERS: usize = 4> {
+    cluster: Cluster<'a, R, 1, BROKERS, 1>,
+    config: ConsumerConfig<'a>,
+    position: Position,
+    cursor: FetchCursor,
+    /// The current fetch's records, in the response buffer.
+    records: Range<usize>,
+    scratch: &'a mut [u8],
+    codecs: Codecs,
+    high_watermark: i64,
+    /// Whether the current fetch returned a record yet.
+    progressed: bool,
+}
+
+impl<'a, R: Resolve, const BROKERS: usize> Consumer<'a, R, BROKERS> {
+    /// A consumer over `socket` (unconnected, with its buffers), resolving
+    /// with `resolver`, fetching into `fetch_buffer` and decompressing into
+    /// `scratch`. Nothing is sent until the first fetch.
+    pub fn new(
+        socket: TcpSocket<'a>,
+        resolver: R,
+        fetch_buffer: &'a mut [u8],
+        scratch: &'a mut [u8],
+        config: ConsumerConfig<'a>,
+    ) -> Result<Self> {
+        if fetch_buffer.len() <= FETCH_RESPONSE_OVERHEAD {
+            return Err(microkafka_core::Error::TooLarge {
+                what: "fetch overhead (the fetch buffer is too small)",
+                size: FETCH_RESPONSE_OVERHEAD + 1,
+                limit: fetch_buffer.len(),
+            }
+            .into());
+        }
+        let cluster = Cluster::new(
+            [socket],
+            resolver,
+            MetadataCache::for_partition(config.partition),
+            fetch_buffer,
+            ClusterConfig {
+                brokers: config.brokers,
+                topic: config.topic,
+                client_id: config.client_id,
+                connect_timeout: config.connect_timeout,
+                request_timeout: config.request_timeout,
+            },
+        )?;
+        Ok(Consumer {
+            cluster,
+            config,
+            position: Position::Start(config.start),
+            cursor: FetchCursor::new(0),
+            records: 0..0,
+            scratch,
+            codecs: Codecs::new(),
+            high_watermark: -1,
+            progressed: false,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ConsumerConfig<'a> {
+        &self.config
+    }
+
+    /// The offset of the next record to read; `None` until the start offset
+    /// was looked up.
+    pub fn offset(&self) -> Option<i64> {
+        match self.position {
+            Position::Offset(o) => Some(o),
+            Position::Start(_) => None,
+        }
+    }
+
+    /// The partition's high watermark at the last fetch (-1 before).
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark
+    }
+
+    /// Records between the position and the high watermark at the last fetch.
+    pub fn lag(&self) -> i64 {
+        match self.position {
+            Position::Offset(o) if self.high_watermark >= 0 => (self.high_watermark - o).max(0),
+            _ => 0,
+        }
+    }
+
+    /// Continues from `offset` (records of the current fetch are dropped).
+    pub fn seek(&mut self, offset: i64) {
+        self.position = Position::Offset(offset);
+        self.records = 0..0;
+    }
+
+    /// Continues from the first or the last offset, looked up at the next fetch.
+    pub fn seek_to(&mut self, start: StartOffset) {
+        self.position = Position::Start(start);
+        self.records = 0..0;
+    }
+
+    /// Closes the broker connection (the position is kept).
+    pub fn close(&mut self) {
+        self.cluster.disconnect_all();
+    }
+
+    /// Fetches records from the current offset, waiting up to `max_wait`
+    /// on the broker for some to arrive; read them with
+    /// [`next_record`](Self::next_record). Leader changes, lost connections
+    /// and retriable errors are retried (`max_attempts`); an offset out of
+    /// range moves to the configured [`StartOffset`].
+    pub async fn fetch(&mut self) -> Result<()> {
+        self.records = 0..0;
+        let max_attempts = self.config.max_attempts.max(1);
+        let mut attempt = 0;
+        loop {
+            let error = match self.try_fetch().await {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            let partition = self.config.partition;
+            let action = match error.kind {
+                ErrorKind::Kafka(code) => FetchErrorAction::classify(code),
+                ErrorKind::Protocol(_) => FetchErrorAction::Fail,
+                _ => FetchErrorAction::RefreshMetadata,
+            };
+            attempt += 1;
+            if action == FetchErrorAction::Fail || attempt >= max_attempts {
+                return Err(error.with_partition(partition));
+            }
+            debug!(
+                "microkafka: fetch attempt {:?} failed: {:?}",
+                attempt, error
+            );
+            match action {
+                FetchErrorAction::ResetOffset => {
+                    self.position = Position::Start(self.config.start);
+                    continue;
+                }
+                FetchErrorAction::RefreshMetadata => self.cluster.metadata.invalidate(),
+                _ => {}
+            }
+            let delay = self.config.backoff.delay(attempt);
+            Timer::after_micros(delay.as_micros() as u64).await;
+        }
+    }
+
+    async fn try_fetch(&mut self) -> Result<()> {
+        let partition = self.config.partition;
+        let offset = match self.position {
+            Position::Offset(o) => o,
+            Position::Start(start) => {
+                let o = self.list_offset(start).await?;
+                self.position = Position::Offset(o);
+                o
+            }
+        };
+        let conn = self.cluster.leader_connection(partition).await?;
+        let version = self.cluster.conns[conn].version(ApiKey::Fetch)?;
+        let by_id = version >= 13;
+        let topic_id = self.cluster.topic_id();
+        if by_id && topic_id == Uuid::ZERO {
+            self.cluster.metadata.invalidate();
+            return Err(microkafka_core::Error::Malformed("Fetch v13+ needs the topic id").into());
+        }
+        let max_bytes = self.cluster.rx.len() - FETCH_RESPONSE_OVERHEAD;
+        let max_bytes = i32::try_from(max_bytes).unwrap_or(i32::MAX);
+        let leader_epoch = self
+            .cluster
+            .metadata
+            .partition(partition)
+            .map_or(-1, |p| p.leader_epoch);
+        let partitions = [FetchPartition {
+            partition,
+            current_leader_epoch: leader_epoch,
+            fetch_offset: offset,
+            last_fetched_epoch: -1,
+            log_start_offset: -1,
+            partition_max_bytes: max_bytes,
+            ..Default::default()
+        }];
+        let topics = [FetchTopic {
+            topic: self.config.topic,
+            topic_id,
+            partitions: Array::new(&partitions),
+        }];
+        let request = FetchRequest {
+            max_wait_ms: i32::try_from(self.config.max_wait.as_millis()).unwrap_or(i32::MAX),
+            min_bytes: self.config.min_bytes,
+            max_bytes,
+            isolation_level: 0,
+            session_id: 0,
+            session_epoch: -1,
+            topics: Array::new(&topics),
+            ..Default::default()
+        };
+        let node = self.cluster.conns[conn].node();
+        let topic = self.config.topic;
+        let base = self.cluster.rx.as_ptr() as usize;
+        let timeout = self.config.request_timeout + self.config.max_wait;
+        let cluster = &mut self.cluster;
+        let response: FetchResponse<'_> = cluster.conns[conn]
+            .request(&mut cluster.head, cluster.rx, &request, timeout)
+            .await?;
+        let context = |e: Error| e.with_api(ApiKey::Fetch).with_broker(node);
+        if response.error_code != ErrorCode::NONE {
+            return Err(context(ErrorKind::Kafka(response.error_code).into()));
+        }
+        let data = response
+            .responses
+            .iter()
+            .filter(|t| {
+                if by_id {
+                    t.topic_id == topic_id
+                } else {
+                    t.topic == topic
+                }
+            })
+            .flat_map(|t| t.partitions.iter())
+            .find(|p| p.partition_index == partition)
+            .ok_or(context(
+                microkafka_core::Error::Malformed(
+                    "the Fetch response does not mention the partition",
+                )
+                .into(),
+            ))?;
+        if data.error_code != ErrorCode::NONE {
+            return Err(context(ErrorKind::Kafka(data.error_code).into()));
+        }
+        self.high_watermark = data.high_watermark;
+        let records = data.records.unwrap_or_default();
+        // Where the records lie in the response buffer: kept as a range so
+        // the consumer can hand out records borrowing that buffer later.
+        let start = (records.as_ptr() as usize).wrapping_sub(base);
+        self.records = if records.is_empty() {
+            0..0
+        } else {
+            start..start + records.len()
+        };
+        self.cursor = FetchCursor::new(offset);
+        self.progressed = false;
+        Ok(())
+    }
+
+    async fn list_offset(&mut self, start: StartOffset) -> Result<i64> {
+        let partition = self.config.partition;
+        let conn = self.cluster.leader_connection(partition).await?;
+        let node = self.cluster.conns[conn].node();
+        let partitions = [ListOffsetsPartition {
+            partition_index: partition,
+            current_leader_epoch: -1,
+            timestamp: start.list_offsets_timestamp(),
+            max_num_offsets: 1,
+        }];
+        let topics = [ListOffsetsTopic {
+            name: self.config.topic,
+            partitions: Array::new(&partitions),
+        }];
+        let request = ListOffsetsRequest {
+            replica_id: -1,
+            isolation_level: 0,
+            topics: Array::new(&topics),
+            timeout_ms: 0,
+        };
+        let response = self.cluster.request(conn, &request).await?;
+        let found = response
+            .topics
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .find(|p| p.partition_index == partition)
+            .ok_or(
+                Error::from(microkafka_core::Error::Malformed(
+                    "the ListOffsets response does not mention the partition",
+                ))
+                .with_api(ApiKey::ListOffsets),
+            )?;
+        if found.error_code != ErrorCode::NONE {
+            return Err(Error::new(ErrorKind::Kafka(found.error_code))
+                .with_api(ApiKey::ListOffsets)
+                .with_broker(node));
+        }
+        Ok(found.offset)
+    }
+
+    /// The next record of the last fetch, or `None` when it is exhausted
+    /// (fetch again). Its key and value borrow the consumer's buffers.
+    ///
+    /// Errors: a corrupt batch, a codec not compiled in, a batch larger
+    /// than the scratch buffer (decompressed) or than the fetch buffer
+    /// (nothing could be read from it). After an error, fetch again: the
+    /// position stays at the record that could not be read.
+    pub fn next_record(&mut self) -> Option<Result<ConsumedRecord<'_>>> {
+        let records = self.cluster.rx.get(self.records.clone())?;
+        let next = self.cursor.next(records, &mut self.codecs, self.scratch);
+        self.position = Position::Offset(self.cursor.next_offset());
+        match next {
+            Some(Ok(record)) => {
+                self.progressed = true;
+                Some(Ok(record))
+            }
+            Some(Err(e)) => {
+                self.records = 0..0;
+                Some(Err(Error::from(e)
+                    .with_api(ApiKey::Fetch)
+                    .with_partition(self.config.partition)))
+            }
+            None if self.cursor.truncated_tail() && !self.progressed && records.len() >= 12 => {
+                // A batch the fetch buffer cannot hold: fetching again
+                // would return the same part of it forever.
+                let size = records.get(8..12).map_or(0, |b| {
+                    i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize + 12
+                });
+                let limit = records.len();
+                self.records = 0..0;
+                Some(Err(Error::from(microkafka_core::Error::TooLarge {
+                    what: "record batch (the fetch buffer)",
+                    size,
+                    limit,
+                })
+                .with_partition(self.config.partition)))
+            }
+            None => {
+                self.records = 0..0;
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! # microkafka-embassy
+//!
+//! A Kafka producer and partition consumer for firmware on
+//! [embassy-net](https://docs.embassy.dev/embassy-net): `no_std`, no
+//! allocator, every buffer the caller's. The protocol, batching, metadata
+//! and retry decisions are `microkafka-core`'s (sans-IO, shared with the
+//! tokio client); this crate moves their bytes over `TcpSocket`s and their
+//! time over `embassy-time`.
+//!
+//! - [`Producer`]: records into per-partition batches in a caller buffer
+//!   (core's [`Accumulator`](microkafka_core::producer::Accumulator)),
+//!   sent on linger or size with `acks` 0, 1 or all, idempotent by default,
+//!   retried on retriable errors, following leader changes (metadata
+//!   refresh, reconnect), partitioned by core's
+//!   [balancers](microkafka_core::balancer). Requests are written around the
+//!   batch where it lies, so records are never copied into a frame buffer.
+//! - [`Consumer`]: one partition, fetched into a caller buffer, records
+//!   borrowed from it one at a time (core's
+//!   [`FetchCursor`](microkafka_core::consumer::FetchCursor)), compressed
+//!   batches (`lz4`, `gzip`, `snappy` features) inflated into a caller
+//!   scratch buffer, offsets tracked.
+//! - Brokers are reached by IP, by [`StaticHosts`], or by DNS through the
+//!   stack ([`StackResolver`] with the `dns` feature).
+//!
+//! ```no_run
+//! # async fn run(stack: embassy_net::Stack<'_>) -> Result<(), microkafka_embassy::Error> {
+//! use embassy_net::tcp::TcpSocket;
+//! use microkafka_core::balancer::Murmur2;
+//! use microkafka_embassy::{Producer, ProducerConfig, Record, StackResolver};
+//!
+//! let (mut rx, mut tx) = ([0u8; 1024], [0u8; 4096]);
+//! let (mut batches, mut responses) = ([0u8; 4096], [0u8; 1024]);
+//! let socket = TcpSocket::new(stack, &mut rx, &mut tx);
+//! let config = ProducerConfig::new(&["10.0.0.1:9092"], "telemetry");
+//! // One connection, 2 batch slots of 2 KiB (two partitions fill at once).
+//! let mut producer: Producer<'_, _, _, 1, 2> = Producer::new(
+//!     [socket], StackResolver::new(stack), Murmur2::default(),
+//!     &mut batches, &mut responses, config,
+//! )?;
+//! producer.send(&Record::new(b"21.5").with_key(b"sensor-1")).await?;
+//! producer.flush().await?;
+//! # Ok(()) }
+//! ```
+#![no_std]
+#![forbid(unsafe_code)]
+
+mod fmt;
+
+mod cluster;
+mod connection;
+mod consumer;
+mod error;
+mod producer;
+mod resolve;
+
+pub use cluster::{MAX_HOST_LEN, REQUEST_BUFFER_LEN};
+pub use consumer::{Consumer, ConsumerConfig};
+pub use error::{Error, ErrorKind, Result};
+pub use microkafka_core::consumer::{ConsumedRecord, StartOffset};
+pub use microkafka_core::producer::Backoff;
+pub use microkafka_core::record::RecordHeader;
+pub use producer::{Producer, ProducerConfig, ProducerStats, Record, RequiredAcks};
+pub use resolve::{Resolve, StackResolver, StaticHosts};
