@@ -239,3 +239,45 @@ async fn per_message_errors_name_topic_and_partition() {
     multi.close().await.unwrap();
     let _ = Compression::None;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_to_one_broker_are_pipelined_on_one_connection() {
+    let c = cluster().await;
+    c.create_topic("wr-pipelined", 6).unwrap();
+    for p in 0..6 {
+        c.move_leader("wr-pipelined", p, 1).unwrap();
+    }
+    let writer = Writer::new(WriterConfig {
+        balancer: BalancerKind::RoundRobin,
+        batch_timeout: Duration::ZERO,
+        ..WriterConfig::new(&[&c.bootstrap_servers()], "wr-pipelined")
+    })
+    .unwrap();
+    writer
+        .write_messages(&[Message::new(b"warm-up")])
+        .await
+        .unwrap();
+    c.set_latency(1, Duration::from_millis(200)).unwrap();
+    c.take_requests();
+    let values: Vec<String> = (0..6).map(|i| i.to_string()).collect();
+    let msgs: Vec<Message<'_>> = values.iter().map(|v| Message::new(v.as_bytes())).collect();
+    let started = std::time::Instant::now();
+    writer.write_messages(&msgs).await.unwrap();
+    let elapsed = started.elapsed();
+    // Six Produce requests, one per partition, in flight together on the
+    // same connection: about one round trip, not six.
+    let produces: Vec<_> = c
+        .take_requests()
+        .into_iter()
+        .filter(|r| r.api() == Some(microkafka_core::protocol::ApiKey::Produce))
+        .collect();
+    assert_eq!(produces.len(), 6, "{produces:?}");
+    assert!(produces
+        .iter()
+        .all(|r| r.connection == produces[0].connection && r.broker == 1));
+    assert!(
+        elapsed < Duration::from_millis(600),
+        "{elapsed:?}: not pipelined"
+    );
+    writer.close().await.unwrap();
+}
