@@ -7,7 +7,7 @@
 //!
 //! | balancer | compatible with |
 //! |---|---|
-//! | [`Hash`] | sarama's `HashPartitioner`, kafka-go's `Hash` (FNV-1a 32, `abs(int32 % n)`) |
+//! | [`Hash`](struct@Hash) | sarama's `HashPartitioner`, kafka-go's `Hash` (FNV-1a 32, `abs(int32 % n)`) |
 //! | [`ReferenceHash`] | sarama's `ReferenceHashPartitioner`, kafka-go's `ReferenceHash` (FNV-1a 32, `(h & 0x7fffffff) % n`) |
 //! | [`Crc32`] | librdkafka's default `consistent_random` (and `consistent`), confluent-kafka-*, kafka-go's `CRC32Balancer` |
 //! | [`Murmur2`] | the Java client's default partitioner for keyed records, librdkafka's `murmur2_random` (and `murmur2`), kafka-go's `Murmur2Balancer` |
