@@ -125,6 +125,8 @@ impl<const BROKERS: usize, const PARTITIONS: usize, const HOST_LEN: usize>
     /// Errors: [`Error::Malformed`] when the topic is not in the response,
     /// [`Error::TooLarge`] past the limits (see the type's documentation);
     /// the cache is then left invalidated, brokers kept.
+    // One copy however many async paths of a client refresh metadata.
+    #[inline(never)]
     pub fn update(&mut self, response: &MetadataResponse<'_>, topic: &str) -> Result<ErrorCode> {
         let found = response
             .topics
@@ -153,7 +155,15 @@ impl<const BROKERS: usize, const PARTITIONS: usize, const HOST_LEN: usize>
                 limit: PARTITIONS,
             })?;
         }
-        states.sort_unstable_by_key(|s| s.partition);
+        // Insertion sort: brokers list partitions in order already and the
+        // table is small; a firmware links no general sort for it.
+        for i in 1..states.len() {
+            let mut j = i;
+            while j > 0 && states[j - 1].partition > states[j].partition {
+                states.swap(j - 1, j);
+                j -= 1;
+            }
+        }
 
         // Leaders first, so they are kept if the table is too small for all.
         let mut brokers: Vec<BrokerAddress<HOST_LEN>, BROKERS> = Vec::new();
