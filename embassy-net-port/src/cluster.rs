@@ -183,35 +183,20 @@ impl<'a, R: Resolve, const CONNS: usize, const BROKERS: usize, const PARTITIONS:
         let mut last = Error::new(ErrorKind::NoBroker).with_api(ApiKey::Metadata);
         // Candidate 0: any open connection; then known brokers; then bootstrap.
         for candidate in 0..=known + bootstrap {
-            let conn = if candidate == 0 {
-                match self.conns.iter().position(BrokerConnection::is_ready) {
-                    Some(i) => i,
-                    None => continue,
-                }
-            } else if candidate <= known {
-                let Some(b) = self.metadata.brokers().get(candidate - 1) else {
-                    continue;
-                };
-                let (node, port) = (b.node_id, b.port);
-                let host: String<MAX_HOST_LEN> = b.host.clone();
-                match self.connect_to(&host, port, node).await {
-                    Ok(i) => i,
-                    Err(e) => {
-                        last = e;
+            let ready = self.conns.iter().position(BrokerConnection::is_ready);
+            let conn = match (candidate, ready) {
+                (0, Some(i)) => i,
+                (0, None) => continue,
+                _ => {
+                    let Some((host, port, node)) = self.candidate(candidate - 1) else {
                         continue;
-                    }
-                }
-            } else {
-                let k = candidate - known - 1;
-                let Some((host, port)) = split_host_port(self.config.brokers[k]) else {
-                    last = Error::new(ErrorKind::Resolve).with_broker(-1 - k as i32);
-                    continue;
-                };
-                match self.connect_to(host, port, -1 - k as i32).await {
-                    Ok(i) => i,
-                    Err(e) => {
-                        last = e;
-                        continue;
+                    };
+                    match self.connect_to(&host, port, node).await {
+                        Ok(i) => i,
+                        Err(e) => {
+                            last = e;
+                            continue;
+                        }
                     }
                 }
             };
@@ -224,6 +209,18 @@ impl<'a, R: Resolve, const CONNS: usize, const BROKERS: usize, const PARTITIONS:
             }
         }
         Err(last)
+    }
+
+    /// Where broker candidate `k` is: known brokers first, then the
+    /// bootstrap list (node ids -1, -2...).
+    fn candidate(&self, k: usize) -> Option<(String<MAX_HOST_LEN>, u16, i32)> {
+        let known = self.metadata.brokers();
+        if let Some(b) = known.get(k) {
+            return Some((b.host.clone(), b.port, b.node_id));
+        }
+        let k = k - known.len();
+        let (host, port) = split_host_port(self.config.brokers.get(k)?)?;
+        Some((String::try_from(host).ok()?, port, -1 - k as i32))
     }
 
     async fn metadata_from(&mut self, i: usize) -> Result<ErrorCode> {

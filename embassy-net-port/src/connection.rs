@@ -6,7 +6,7 @@ use embassy_net::tcp::{State, TcpSocket};
 use embassy_net::IpEndpoint;
 use embassy_time::{with_timeout, Duration};
 use embedded_io_async::{Read, ReadExactError, Write};
-use microkafka_core::client::Connection;
+use microkafka_core::client::{Connection, Received};
 use microkafka_core::producer::splice_records;
 use microkafka_core::protocol::messages::{
     PartitionProduceData, ProduceRequest, ProduceResponse, TopicProduceData,
@@ -101,8 +101,12 @@ impl<'a> BrokerConnection<'a> {
     ) -> Result<()> {
         self.disconnect();
         self.node = node;
-        let result = with_timeout(timeout, self.open(endpoint, client_id, head, rx)).await;
-        let result = result.unwrap_or(Err(ErrorKind::Timeout.into()));
+        let connected = with_timeout(timeout, self.socket.connect(endpoint)).await;
+        let result = match connected {
+            Ok(Ok(())) => self.negotiate(client_id, timeout, head, rx).await,
+            Ok(Err(e)) => Err(ErrorKind::Connect(e).into()),
+            Err(_) => Err(ErrorKind::Timeout.into()),
+        };
         match result {
             Ok(state) => {
                 self.state = Some(state);
@@ -116,22 +120,19 @@ impl<'a> BrokerConnection<'a> {
         }
     }
 
-    async fn open(
+    async fn negotiate(
         &mut self,
-        endpoint: IpEndpoint,
         client_id: Option<&str>,
+        timeout: Duration,
         head: &mut [u8],
         rx: &mut [u8],
     ) -> Result<Connection<1>> {
-        self.socket
-            .connect(endpoint)
-            .await
-            .map_err(|e| Error::new(ErrorKind::Connect(e)))?;
         let mut state = Connection::new(client_id)?;
         for _ in 0..MAX_API_VERSIONS_ATTEMPTS {
             let sent = state.start(head)?;
-            write_all(&mut self.socket, &head[..sent.len]).await?;
-            let n = read_frame(&mut self.socket, rx).await?;
+            let n = self
+                .roundtrip([&head[..sent.len], &[], &[]], rx, true, timeout)
+                .await?;
             state.receive(&rx[..n])?;
             if state.is_ready() {
                 return Ok(state);
@@ -143,8 +144,39 @@ impl<'a> BrokerConnection<'a> {
         )
     }
 
+    /// The one place bytes move: writes a request frame given in `parts`,
+    /// then (when `answered`) reads the response frame body into `rx` and
+    /// returns its length, all within `timeout`. Any failure drops the
+    /// connection: the byte stream cannot be trusted after it.
+    async fn roundtrip(
+        &mut self,
+        parts: [&[u8]; 3],
+        rx: &mut [u8],
+        answered: bool,
+        timeout: Duration,
+    ) -> Result<usize> {
+        let io = async {
+            for part in parts {
+                self.socket
+                    .write_all(part)
+                    .await
+                    .map_err(|_| Error::new(ErrorKind::ConnectionLost))?;
+            }
+            if !answered {
+                return Ok(0);
+            }
+            read_frame(&mut self.socket, rx).await
+        };
+        let result = with_timeout(timeout, io)
+            .await
+            .unwrap_or(Err(ErrorKind::Timeout.into()));
+        if result.is_err() {
+            self.disconnect();
+        }
+        result
+    }
+
     /// Sends `request` (encoded in `head`) and decodes its response from `rx`.
-    /// Any failure drops the connection: the byte stream cannot be trusted.
     pub(crate) async fn request<'r, 'q, Q: Request<'q>>(
         &mut self,
         head: &mut [u8],
@@ -153,37 +185,30 @@ impl<'a> BrokerConnection<'a> {
         timeout: Duration,
     ) -> Result<Q::Response<'r>> {
         let node = self.node;
-        let result = with_timeout(timeout, self.exchange(head, rx, request)).await;
-        match result.unwrap_or(Err(ErrorKind::Timeout.into())) {
-            Ok(n) => {
-                let received = match self.state.as_mut() {
-                    Some(state) => state.receive(&rx[..n]),
-                    None => Err(microkafka_core::Error::Malformed("not connected")),
-                };
-                let decoded = received.and_then(|r| r.decode::<Q::Response<'r>>());
-                decoded.map_err(|e| {
-                    self.disconnect();
-                    Error::from(e).with_api(Q::API_KEY).with_broker(node)
-                })
-            }
-            Err(e) => {
-                self.disconnect();
-                Err(e.with_api(Q::API_KEY).with_broker(node))
-            }
-        }
+        let context = |e: Error| e.with_api(Q::API_KEY).with_broker(node);
+        let state = self.state.as_mut().ok_or(ErrorKind::ConnectionLost)?;
+        let sent = state.encode(head, request).map_err(|e| context(e.into()))?;
+        let n = self
+            .roundtrip([&head[..sent.len], &[], &[]], rx, true, timeout)
+            .await
+            .map_err(context)?;
+        let rx: &'r [u8] = rx;
+        let decoded = self
+            .received(&rx[..n])
+            .and_then(|r| Ok(r.decode::<Q::Response<'r>>()?));
+        decoded.map_err(context)
     }
 
-    /// Writes the request and reads the response frame; returns its length.
-    async fn exchange<'q, Q: Request<'q>>(
-        &mut self,
-        head: &mut [u8],
-        rx: &mut [u8],
-        request: &Q,
-    ) -> Result<usize> {
-        let state = self.state.as_mut().ok_or(ErrorKind::ConnectionLost)?;
-        let sent = state.encode(head, request)?;
-        write_all(&mut self.socket, &head[..sent.len]).await?;
-        read_frame(&mut self.socket, rx).await
+    /// Matches a response frame to its request (an error drops the connection).
+    fn received<'b>(&mut self, frame: &'b [u8]) -> Result<Received<'b>> {
+        let received = match self.state.as_mut() {
+            Some(state) => state.receive(frame),
+            None => Err(microkafka_core::Error::Malformed("not connected")),
+        };
+        if received.is_err() {
+            self.disconnect();
+        }
+        Ok(received?)
     }
 
     /// Produces `batch` (a sealed record batch, sent from where it lies) to
@@ -200,29 +225,11 @@ impl<'a> BrokerConnection<'a> {
         timeout: Duration,
     ) -> Result<Option<Produced>> {
         let node = self.node;
-        let exchange = self.produce_exchange(head, rx, topic, partition, batch, acks, timeout);
-        // The broker waits up to `timeout` for replicas: give it a moment more.
-        let result = with_timeout(timeout + Duration::from_secs(1), exchange).await;
-        let result = result.unwrap_or(Err(ErrorKind::Timeout.into()));
-        result.map_err(|e| {
-            self.disconnect();
+        let context = |e: Error| {
             e.with_api(ApiKey::Produce)
                 .with_broker(node)
                 .with_partition(partition)
-        })
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn produce_exchange(
-        &mut self,
-        head: &mut [u8],
-        rx: &mut [u8],
-        topic: &str,
-        partition: i32,
-        batch: &[u8],
-        acks: i16,
-        timeout: Duration,
-    ) -> Result<Option<Produced>> {
+        };
         let state = self.state.as_mut().ok_or(ErrorKind::ConnectionLost)?;
         let parts = [PartitionProduceData {
             index: partition,
@@ -239,41 +246,40 @@ impl<'a> BrokerConnection<'a> {
             topic_data: Array::new(&topics),
         };
         let sent = if acks == 0 {
-            state.encode_unanswered(head, &request)?
+            state.encode_unanswered(head, &request)
         } else {
-            state.encode(head, &request)?
+            state.encode(head, &request)
         };
-        let spliced = splice_records(head, sent.len, sent.version, batch.len())?;
-        write_all(&mut self.socket, &head[..spliced.head_len]).await?;
-        write_all(&mut self.socket, batch).await?;
-        write_all(&mut self.socket, &head[spliced.tail]).await?;
-        if !sent.expects_response {
+        let spliced = sent
+            .and_then(|sent| splice_records(head, sent.len, sent.version, batch.len()))
+            .map_err(|e| context(e.into()))?;
+        let frame = [&head[..spliced.head_len], batch, &head[spliced.tail]];
+        // The broker waits up to `timeout` for replicas: give it a moment more.
+        let n = self
+            .roundtrip(frame, rx, acks != 0, timeout + Duration::from_secs(1))
+            .await
+            .map_err(context)?;
+        if acks == 0 {
             return Ok(None);
         }
-        let n = read_frame(&mut self.socket, rx).await?;
-        let received = state.receive(&rx[..n])?;
-        let response: ProduceResponse<'_> = received.decode()?;
-        let answer = response
-            .responses
-            .iter()
-            .filter(|t| t.name == topic)
-            .flat_map(|t| t.partition_responses.iter())
-            .find(|p| p.index == partition)
-            .ok_or(microkafka_core::Error::Malformed(
-                "the Produce response does not mention the partition",
-            ))?;
-        Ok(Some(Produced {
-            error_code: answer.error_code,
-            base_offset: answer.base_offset,
-        }))
+        let answer = self.received(&rx[..n]).and_then(|received| {
+            let response: ProduceResponse<'_> = received.decode()?;
+            let answer = response
+                .responses
+                .iter()
+                .filter(|t| t.name == topic)
+                .flat_map(|t| t.partition_responses.iter())
+                .find(|p| p.index == partition)
+                .ok_or(microkafka_core::Error::Malformed(
+                    "the Produce response does not mention the partition",
+                ))?;
+            Ok(Produced {
+                error_code: answer.error_code,
+                base_offset: answer.base_offset,
+            })
+        });
+        answer.map(Some).map_err(context)
     }
-}
-
-async fn write_all(socket: &mut TcpSocket<'_>, bytes: &[u8]) -> Result<()> {
-    socket
-        .write_all(bytes)
-        .await
-        .map_err(|_| ErrorKind::ConnectionLost.into())
 }
 
 async fn read_exact(socket: &mut TcpSocket<'_>, buf: &mut [u8]) -> Result<()> {

@@ -263,7 +263,7 @@ impl<'a, R: Resolve, const BROKERS: usize> Consumer<'a, R, BROKERS> {
                 _ => {}
             }
             let delay = self.config.backoff.delay(attempt);
-            Timer::after_micros(delay.as_micros() as u64).await;
+            Timer::after_millis(delay.as_secs() * 1_000 + u64::from(delay.subsec_millis())).await;
         }
     }
 

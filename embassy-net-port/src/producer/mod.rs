@@ -146,7 +146,7 @@ impl<
     ) -> Result<Self> {
         let batches = Accumulator::new(
             batch_buffer,
-            core::time::Duration::from_micros(config.linger.as_micros()),
+            core::time::Duration::from_millis(config.linger.as_millis()),
             config.batch_bytes,
         )?;
         let cluster = Cluster::new(
@@ -208,8 +208,9 @@ impl<
         self.cluster.metadata.partitions()
     }
 
+    /// The monotonic clock as core's batching counts it (ms resolution).
     fn now() -> core::time::Duration {
-        core::time::Duration::from_micros(Instant::now().as_micros())
+        core::time::Duration::from_millis(Instant::now().as_millis())
     }
 
     /// When a lingering batch becomes due: call [`flush_due`](Self::flush_due)
@@ -217,7 +218,7 @@ impl<
     pub fn deadline(&self) -> Option<Instant> {
         self.batches
             .deadline()
-            .map(|d| Instant::from_micros(d.as_micros() as u64))
+            .map(|d| Instant::from_millis(d.as_secs() * 1_000 + u64::from(d.subsec_millis())))
     }
 
     /// Appends `record` to its partition's batch, then sends every batch
@@ -350,7 +351,7 @@ impl<
             self.random ^= self.random >> 17;
             self.random ^= self.random << 5;
             let delay = self.config.backoff.delay_with_jitter(attempt, self.random);
-            Timer::after_micros(delay.as_micros() as u64).await;
+            Timer::after_millis(delay.as_secs() * 1_000 + u64::from(delay.subsec_millis())).await;
         }
     }
 
