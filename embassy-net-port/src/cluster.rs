@@ -86,10 +86,11 @@ impl<'a, R: Resolve, const CONNS: usize, const BROKERS: usize, const PARTITIONS:
         self.metadata.topic_id()
     }
 
-    /// Drops every connection.
-    pub(crate) fn disconnect_all(&mut self) {
+    /// Closes every connection, delivering what was written first.
+    pub(crate) async fn close(&mut self) {
+        let timeout = self.config.request_timeout;
         for c in self.conns.iter_mut() {
-            c.disconnect();
+            c.shutdown(timeout).await;
         }
     }
 

@@ -88,6 +88,17 @@ impl<'a> BrokerConnection<'a> {
         self.endpoint = None;
     }
 
+    /// Closes the connection gracefully: what was written (a last `acks = 0`
+    /// batch, say) is delivered and acknowledged by the broker's TCP stack,
+    /// then a FIN; after `timeout`, a reset.
+    pub(crate) async fn shutdown(&mut self, timeout: Duration) {
+        if self.is_ready() {
+            self.socket.close();
+            let _ = with_timeout(timeout, self.socket.flush()).await;
+        }
+        self.disconnect();
+    }
+
     /// Connects to `endpoint` and agrees API versions; `head` and `rx` are
     /// scratch for the ApiVersions exchange.
     pub(crate) async fn connect(

@@ -221,9 +221,10 @@ impl<'a, R: Resolve, const BROKERS: usize> Consumer<'a, R, BROKERS> {
         self.records = 0..0;
     }
 
-    /// Closes the broker connection (the position is kept).
-    pub fn close(&mut self) {
-        self.cluster.disconnect_all();
+    /// Closes the broker connection (the position is kept; the next fetch
+    /// reconnects).
+    pub async fn close(&mut self) {
+        self.cluster.close().await;
     }
 
     /// Fetches records from the current offset, waiting up to `max_wait`

@@ -255,14 +255,39 @@ impl<
         self.flush_due().await
     }
 
+    /// The balancer's partition for `record`, fetching metadata first when
+    /// the topic's partitions are not known (retried while the topic is
+    /// being created or no broker answers, up to `max_attempts`).
     async fn choose_partition(&mut self, record: &Record<'_>) -> Result<i32> {
-        if !self.cluster.metadata.is_known() {
-            self.refresh().await?;
-        }
         let message = MessageRef::new(record.key, record.value);
-        self.balancer
-            .balance(&message, self.cluster.metadata.partitions())
-            .ok_or(Error::new(ErrorKind::NoPartitions).with_api(ApiKey::Metadata))
+        let mut attempt = 0;
+        loop {
+            if self.cluster.metadata.is_known() {
+                let partitions = self.cluster.metadata.partitions();
+                if let Some(p) = self.balancer.balance(&message, partitions) {
+                    return Ok(p);
+                }
+            }
+            let error = match self.refresh().await {
+                Ok(()) if self.cluster.metadata.is_known() => continue,
+                Ok(()) => Error::new(ErrorKind::NoPartitions).with_api(ApiKey::Metadata),
+                Err(e) => e,
+            };
+            attempt += 1;
+            if !error.is_retriable() || attempt >= self.config.max_attempts.max(1) {
+                return Err(error);
+            }
+            self.back_off(attempt).await;
+        }
+    }
+
+    /// Waits before retry number `attempt` (capped exponential, with jitter).
+    async fn back_off(&mut self, attempt: u32) {
+        self.random ^= self.random << 13;
+        self.random ^= self.random >> 17;
+        self.random ^= self.random << 5;
+        let delay = self.config.backoff.delay_with_jitter(attempt, self.random);
+        Timer::after_millis(delay.as_secs() * 1_000 + u64::from(delay.subsec_millis())).await;
     }
 
     /// Sends every batch that is due now.
@@ -282,10 +307,12 @@ impl<
         Ok(())
     }
 
-    /// Flushes, then closes the broker connections.
+    /// Flushes, then closes the broker connections once what was written
+    /// has reached the brokers (with `acks = 0`, nothing else says so). The
+    /// producer reconnects if used again.
     pub async fn close(&mut self) -> Result<()> {
         let flushed = self.flush().await;
-        self.cluster.disconnect_all();
+        self.cluster.close().await;
         flushed
     }
 
@@ -347,11 +374,7 @@ impl<
                 }
                 Recovery::Retry | Recovery::Fail => {}
             }
-            self.random ^= self.random << 13;
-            self.random ^= self.random >> 17;
-            self.random ^= self.random << 5;
-            let delay = self.config.backoff.delay_with_jitter(attempt, self.random);
-            Timer::after_millis(delay.as_secs() * 1_000 + u64::from(delay.subsec_millis())).await;
+            self.back_off(attempt).await;
         }
     }
 
