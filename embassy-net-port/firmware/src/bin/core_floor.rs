@@ -27,29 +27,68 @@ fn run(rx: &mut [u8], head: &mut [u8], batches: &mut [u8]) -> Option<()> {
     let n = black_box(rx.len());
     conn.receive(&rx[..n]).ok()?;
 
-    let topics = [MetadataRequestTopic { topic_id: Uuid::ZERO, name: Some("telemetry") }];
-    let request = MetadataRequest { topics: Some(Array::new(&topics)), ..Default::default() };
+    let topics = [MetadataRequestTopic {
+        topic_id: Uuid::ZERO,
+        name: Some("telemetry"),
+    }];
+    let request = MetadataRequest {
+        topics: Some(Array::new(&topics)),
+        ..Default::default()
+    };
     let sent = conn.encode(head, &request).ok()?;
     black_box(&head[..sent.len]);
     let metadata: MetadataResponse<'_> = conn.receive(&rx[..n]).ok()?.decode().ok()?;
     let mut cache = MetadataCache::<3, 8>::new();
     cache.update(&metadata, "telemetry").ok()?;
 
-    let init = InitProducerIdRequest { transactional_id: None, transaction_timeout_ms: 0, producer_id: -1, producer_epoch: -1 };
+    let init = InitProducerIdRequest {
+        transactional_id: None,
+        transaction_timeout_ms: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+    };
     let sent = conn.encode(head, &init).ok()?;
     black_box(&head[..sent.len]);
     let pid: InitProducerIdResponse = conn.receive(&rx[..n]).ok()?.decode().ok()?;
 
-    let mut acc = Accumulator::<1>::new(batches, core::time::Duration::from_millis(5), usize::MAX).ok()?;
-    let partition = Murmur2::default().balance(&MessageRef::new(Some(b"sensor-1"), Some(b"1")), cache.partitions())?;
+    let mut acc =
+        Accumulator::<1>::new(batches, core::time::Duration::from_millis(5), usize::MAX).ok()?;
+    let partition = Murmur2::default().balance(
+        &MessageRef::new(Some(b"sensor-1"), Some(b"1")),
+        cache.partitions(),
+    )?;
     let now = core::time::Duration::from_millis(black_box(1));
-    acc.append(now, partition, black_box(-1), Some(b"sensor-1"), Some(b"21.5"), &[]).ok()?;
+    acc.append(
+        now,
+        partition,
+        black_box(-1),
+        Some(b"sensor-1"),
+        Some(b"21.5"),
+        &[],
+    )
+    .ok()?;
     let slot = acc.due(now)?;
-    let options = BatchOptions { producer_id: pid.producer_id, producer_epoch: pid.producer_epoch, base_sequence: 0, ..Default::default() };
+    let options = BatchOptions {
+        producer_id: pid.producer_id,
+        producer_epoch: pid.producer_epoch,
+        base_sequence: 0,
+        ..Default::default()
+    };
     let batch = acc.seal(slot, options).ok()?;
-    let parts = [PartitionProduceData { index: partition, records: Some(&[]) }];
-    let topics = [TopicProduceData { name: "telemetry", partition_data: Array::new(&parts) }];
-    let produce = ProduceRequest { acks: -1, timeout_ms: 10_000, topic_data: Array::new(&topics), ..Default::default() };
+    let parts = [PartitionProduceData {
+        index: partition,
+        records: Some(&[]),
+    }];
+    let topics = [TopicProduceData {
+        name: "telemetry",
+        partition_data: Array::new(&parts),
+    }];
+    let produce = ProduceRequest {
+        acks: -1,
+        timeout_ms: 10_000,
+        topic_data: Array::new(&topics),
+        ..Default::default()
+    };
     let sent = conn.encode(head, &produce).ok()?;
     let spliced = splice_records(head, sent.len, sent.version, batch.len()).ok()?;
     black_box((&head[..spliced.head_len], &*batch));
