@@ -127,7 +127,7 @@ fn large_records() -> Vec<OwnedRecord> {
     (0..600i64)
         .map(|i| {
             let r = next();
-            let key = (r % 11 != 0).then(|| format!("sensor-{:04}", r % 500).into_bytes());
+            let key = (!r.is_multiple_of(11)).then(|| format!("sensor-{:04}", r % 500).into_bytes());
             let value = format!(
                 "{{\"seq\":{i},\"temp\":{}.{},\"hum\":{},\"battery\":{},\"status\":\"{}\",\"note\":\"{}\"}}",
                 10 + r % 25,
@@ -138,7 +138,7 @@ fn large_records() -> Vec<OwnedRecord> {
                 "x".repeat(((r >> 40) % 40) as usize),
             )
             .into_bytes();
-            let headers = if r % 3 == 0 {
+            let headers = if r.is_multiple_of(3) {
                 vec![("trace".to_string(), Some(format!("{:016x}", next()).into_bytes()))]
             } else {
                 vec![]

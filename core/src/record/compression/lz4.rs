@@ -209,17 +209,13 @@ fn decode_frame(
             continue;
         }
         let cap = block_max.min(room);
-        let (before, after) = output.split_at_mut(written);
-        let out = &mut after[..cap];
         let decoded = if flags & flg::BLOCK_INDEPENDENCE != 0 {
-            decompress_into(data, out)
+            decompress_into(data, &mut output[written..written + cap])
         } else {
             // Linked blocks may copy from the previous 64 KiB of this frame.
-            decompress_into_with_dict(
-                data,
-                out,
-                &before[start.max(written.saturating_sub(WINDOW))..],
-            )
+            let (before, after) = output.split_at_mut(written);
+            let dict = &before[start.max(written.saturating_sub(WINDOW))..];
+            decompress_into_with_dict(data, &mut after[..cap], dict)
         };
         match decoded {
             Ok(n) => written += n,

@@ -53,15 +53,17 @@
 //! Where a direction is missing, the codec returns
 //! [`Error::UnsupportedCompression`] for it.
 //!
-//! Memory each needs (measured on thumbv7em-none-eabihf and x86_64; see
-//! `core/COMPRESSION.md` for how):
+//! Memory each needs (flash and stack measured on thumbv7em-none-eabihf,
+//! heap on x86_64; `core/COMPRESSION.md` says how). "State" is the codec value
+//! itself, kept wherever the caller keeps it; no codec keeps a window of its
+//! own, output goes straight into the caller's buffer.
 //!
-//! | codec | decompress | compress |
-//! |---|---|---|
-//! | gzip | [`Gzip`] state 10.9 KiB (inflate tables; no window: output is the caller buffer) | ~300 KiB heap, allocated once per [`Gzip`] (miniz_oxide's deflate state) |
-//! | snappy | ~0 (no tables; output is the caller buffer) | snap: 32 KiB heap table, plus the output |
-//! | lz4 | ~0 (no tables; output is the caller buffer) | 8 KiB hash table on the stack (16 KiB for inputs ≥ 64 KiB) |
-//! | zstd | heap: the frame's declared window (librdkafka and Java declare 2 MiB) + ~150 KiB of tables/blocks | heap: ~0.6 MiB (ruzstd Fastest: 128 KiB window + match tables) |
+//! | codec | flash | state | decompress: stack / heap | compress: stack / heap |
+//! |---|---|---|---|---|
+//! | lz4 | 8.7 KiB (both directions) | 0 | 0.2 KiB / 0 | 16.6 KiB (hash table) / 0 |
+//! | gzip | 7.2 KiB (decompress) | 10.3 KiB (inflate tables) | 0.5 KiB / 0 | `alloc`: 312 KiB heap, once per [`Gzip`] |
+//! | snappy | 2.8 KiB (decompress) | 0 (2 KiB with `std`) | 0.2 KiB / 0 | `std`: 32 KiB heap |
+//! | zstd | — | 0.8 KiB | heap grows with the output (42 KiB for a 12.5 KB batch), at most the frame's window once reused | 0.5-3.7 MiB heap |
 //!
 //! Per-message codecs are not Kafka's model: the codec is per batch. See
 //! `core/COMPRESSION.md` for what the Writer does with a per-message codec.

@@ -1,7 +1,10 @@
 //! snappy: xerial framing (Java) and raw snappy (librdkafka).
 //!
-//! Decompression uses [`snappy_raw`](super::snappy_raw) (no_std, heap-free);
-//! compression uses `snap` and so needs `std`.
+//! Raw blocks are decompressed by `snap` with `std` and by
+//! [`snappy_raw`](super::snappy_raw) (no_std, heap-free) without: `snap`'s
+//! decoder is ~1.5x faster (it copies with unaligned 16-byte `unsafe` moves)
+//! and the two are property-tested to agree. Compression uses `snap`, so it
+//! needs `std`.
 //!
 //! xerial framing, as snappy-java's `SnappyOutputStream` writes it:
 //!
@@ -95,7 +98,7 @@ fn decompress_xerial(input: &[u8], output: &mut [u8]) -> Result<usize> {
         pos += 4;
         let chunk = input.get(pos..pos + len).ok_or(Error::Truncated)?;
         pos += len;
-        written += snappy_raw::decompress(chunk, &mut output[written..]).map_err(|e| match e {
+        written += decompress_raw(chunk, &mut output[written..]).map_err(|e| match e {
             // Report the limit of the whole output, not of what was left.
             Error::TooLarge { what, size, .. } => too_large(what, written + size, output.len()),
             e => e,
@@ -140,7 +143,33 @@ impl Codec for Snappy {
         if input.starts_with(&XERIAL_MAGIC) {
             decompress_xerial(input, output)
         } else {
-            snappy_raw::decompress(input, output)
+            decompress_raw(input, output)
         }
     }
+}
+
+/// One raw snappy block into `output` (whose length is the limit).
+#[cfg(feature = "std")]
+fn decompress_raw(input: &[u8], output: &mut [u8]) -> Result<usize> {
+    // The declared length first: a block declaring more than the limit is
+    // refused as too large (snap would only say "buffer too small").
+    let (len, _) = snappy_raw::decompressed_len(input)?;
+    if len > output.len() {
+        return Err(too_large("decompressed snappy data", len, output.len()));
+    }
+    snap::raw::Decoder::new()
+        .decompress(input, &mut output[..len])
+        .map_err(|e| match e {
+            snap::Error::Empty
+            | snap::Error::HeaderMismatch { .. }
+            | snap::Error::Literal { .. }
+            | snap::Error::CopyRead { .. } => Error::Truncated,
+            _ => Error::Malformed("snappy: corrupt block"),
+        })
+}
+
+/// One raw snappy block into `output` (whose length is the limit).
+#[cfg(not(feature = "std"))]
+fn decompress_raw(input: &[u8], output: &mut [u8]) -> Result<usize> {
+    snappy_raw::decompress(input, output)
 }

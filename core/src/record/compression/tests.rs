@@ -74,7 +74,7 @@ fn texty(len: usize, seed: u64) -> Vec<u8> {
         x ^= x >> 7;
         x ^= x << 17;
         out.extend_from_slice(WORDS[(x % 8) as usize]);
-        if x % 5 == 0 {
+        if x.is_multiple_of(5) {
             out.push((x >> 32) as u8);
         }
     }
@@ -785,4 +785,81 @@ fn nested_compression_and_bad_inner_crcs_are_errors() {
     let (message, _) = LegacyMessage::parse(&wrapper).unwrap();
     let mut it = message.messages(&mut codecs, &mut scratch).unwrap();
     assert!(matches!(it.next(), Some(Err(Error::BadCrc { .. }))));
+}
+
+#[cfg(feature = "snappy")]
+#[test]
+#[ignore = "timing, run with --release"]
+fn snappy_decoder_speed() {
+    // The 600 telemetry records of tests/data/microkafka (~70 KB).
+    let batch = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/microkafka/microkafka-record-batch-large-none.bin"
+    ))
+    .unwrap();
+    let data = &batch[crate::record::RECORD_BATCH_OVERHEAD..];
+    let packed = snap::raw::Encoder::new().compress_vec(data).unwrap();
+    let mut out = vec![0u8; data.len()];
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
+        for _ in 0..4_000 {
+            snappy_raw::decompress(&packed, &mut out).unwrap();
+        }
+        let ours = t.elapsed();
+        let t = std::time::Instant::now();
+        let mut dec = snap::raw::Decoder::new();
+        for _ in 0..4_000 {
+            dec.decompress(&packed, &mut out).unwrap();
+        }
+        let theirs = t.elapsed();
+        std::println!(
+            "ours {ours:?} snap {theirs:?} ratio {:.2}",
+            ours.as_secs_f64() / theirs.as_secs_f64()
+        );
+    }
+}
+
+#[cfg(feature = "zstd")]
+#[test]
+fn zstd_declared_windows() {
+    use zstd::declared_window;
+    // librdkafka 2.16 / libzstd level 3 without a pledged size: 2 MiB.
+    assert_eq!(
+        declared_window(&[0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x58]),
+        Some(2 << 20)
+    );
+    // Mantissa: 1 KiB * 2^3 + 3/8 of it.
+    assert_eq!(
+        declared_window(&[0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x1b]),
+        Some(8192 + 3 * 1024)
+    );
+    // Single segment, 2-byte content size (+256), after a 1-byte dict id.
+    assert_eq!(
+        declared_window(&[0x28, 0xb5, 0x2f, 0xfd, 0x61, 0x07, 0x10, 0x00]),
+        Some(0x10 + 256)
+    );
+    assert_eq!(declared_window(&[0x28, 0xb5, 0x2f]), None);
+    assert_eq!(declared_window(b"not zstd"), None);
+    // What microkafka writes: ruzstd's 128 KiB window.
+    let mut frame = vec![0u8; 256];
+    let n = Zstd::new()
+        .compress(b"hello hello hello", &mut frame)
+        .unwrap();
+    assert_eq!(declared_window(&frame[..n]), Some(128 << 10));
+}
+
+#[cfg(feature = "zstd")]
+#[test]
+fn zstd_reuses_or_renews_its_decoder_by_window() {
+    // The same codec, alternating frames whose window is over and under the
+    // output limit, decodes every one.
+    let data = texty(5000, 2);
+    let mut frame = vec![0u8; 8000];
+    let n = Zstd::new().compress(&data, &mut frame).unwrap();
+    let mut z = Zstd::new();
+    for limit in [5000, 200_000, 5000, 200_000, 200_000, 5000] {
+        let mut out = vec![0u8; limit];
+        assert_eq!(z.decompress(&frame[..n], &mut out), Ok(5000), "{limit}");
+        assert_eq!(&out[..5000], &data[..]);
+    }
 }

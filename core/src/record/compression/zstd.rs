@@ -2,8 +2,9 @@
 //!
 //! Decoding is driven block by block so the output never exceeds the caller's
 //! buffer: `ruzstd` keeps at most the frame's window plus one block (≤ 128 KiB)
-//! of its own, and the window is refused above [`Zstd::max_window`] before
-//! anything is allocated for it. Encoding uses `ruzstd`'s only implemented
+//! of its own, the window is refused above [`Zstd::max_window`] before
+//! anything is allocated for it, and the decoder is only reused (which makes
+//! it reserve the whole window) when the window fits the caller's limit. Encoding uses `ruzstd`'s only implemented
 //! level, `Fastest` (about zstd level 1), and reuses its match buffers between
 //! batches.
 
@@ -115,6 +116,31 @@ impl fmt::Debug for Zstd {
     }
 }
 
+/// The window a zstd frame header declares (RFC 8878 3.1.1.1), or `None`
+/// when `frame` does not start with a readable frame header.
+pub(super) fn declared_window(frame: &[u8]) -> Option<u64> {
+    if frame.get(..4)? != [0x28, 0xb5, 0x2f, 0xfd] {
+        return None;
+    }
+    let descriptor = *frame.get(4)?;
+    if descriptor & 0x20 == 0 {
+        // Window descriptor: exponent and mantissa.
+        let wd = *frame.get(5)?;
+        let base = 1u64 << (10 + (wd >> 3));
+        return Some(base + (base / 8) * u64::from(wd & 7));
+    }
+    // Single segment: the window is the content size.
+    let dict_len = [0, 1, 2, 4][usize::from(descriptor & 3)];
+    let at = 5 + dict_len;
+    let size = match descriptor >> 6 {
+        0 => u64::from(*frame.get(at)?),
+        1 => u64::from(u16::from_le_bytes(frame.get(at..at + 2)?.try_into().ok()?)) + 256,
+        2 => u64::from(u32::from_le_bytes(frame.get(at..at + 4)?.try_into().ok()?)),
+        _ => u64::from_le_bytes(frame.get(at..at + 8)?.try_into().ok()?),
+    };
+    Some(size)
+}
+
 /// Input that ran out mid-frame is truncated; anything else is corrupt.
 fn decode_error(e: &FrameDecoderError, rest: &[u8]) -> Error {
     match *e {
@@ -181,10 +207,19 @@ impl Codec for Zstd {
         if input.is_empty() {
             return Err(Error::Truncated);
         }
-        self.decoder.set_max_window_size(self.max_window);
         let mut rest = input;
         let mut written = 0;
         while !rest.is_empty() {
+            // A reused decoder reserves the frame's whole declared window up
+            // front and keeps it (2 MiB for librdkafka's and Java's default
+            // level); a fresh one grows with the output. Reuse it only when
+            // the window is no larger than the output the caller accepts, so
+            // the decoder never holds more than that.
+            let limit = (output.len() - written) as u64;
+            if declared_window(rest).is_none_or(|w| w > limit) {
+                self.decoder = FrameDecoder::new();
+            }
+            self.decoder.set_max_window_size(self.max_window);
             match self.decoder.reset(&mut rest) {
                 Ok(()) => {}
                 Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
