@@ -19,37 +19,14 @@
     feature = "std"
 ))]
 
+mod common;
+
+use common::{check_records, records_from_json, OwnedRecord};
 use microkafka_core::record::compression::{Codecs, Compression, Snappy, SnappyFraming};
 use microkafka_core::record::{BatchOptions, RecordBatch, RecordBatchBuilder, RecordHeader};
 use serde_json::{json, Value};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
-
-/// timestamp, key, value, headers.
-type OwnedRecord = (
-    i64,
-    Option<Vec<u8>>,
-    Option<Vec<u8>>,
-    Vec<(String, Option<Vec<u8>>)>,
-);
-
-/// A JSON key/value/header value: null, a UTF-8 string, or `{"hex": ".."}`.
-fn bytes_of(v: &Value) -> Option<Vec<u8>> {
-    match v {
-        Value::Null => None,
-        Value::String(s) => Some(s.as_bytes().to_vec()),
-        Value::Object(o) => {
-            let hex = o["hex"].as_str().unwrap();
-            Some(
-                (0..hex.len())
-                    .step_by(2)
-                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-                    .collect(),
-            )
-        }
-        other => panic!("unexpected {other}"),
-    }
-}
 
 fn json_of(b: &Option<Vec<u8>>) -> Value {
     match b {
@@ -59,28 +36,6 @@ fn json_of(b: &Option<Vec<u8>>) -> Value {
             Err(_) => json!({ "hex": b.iter().map(|x| format!("{x:02x}")).collect::<String>() }),
         },
     }
-}
-
-fn records_from_json(records: &Value) -> Vec<OwnedRecord> {
-    records
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            let headers = r["headers"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|h| (h[0].as_str().unwrap().to_string(), bytes_of(&h[1])))
-                .collect();
-            (
-                r["timestamp"].as_i64().unwrap(),
-                bytes_of(&r["key"]),
-                bytes_of(&r["value"]),
-                headers,
-            )
-        })
-        .collect()
 }
 
 fn records_to_json(records: &[OwnedRecord]) -> Value {
@@ -293,32 +248,6 @@ fn microkafka_batches_are_what_microkafka_writes() {
     }
 }
 
-/// Decodes `section` (a whole records section) and compares it with `want`.
-fn check_section(
-    name: &str,
-    section: &[u8],
-    count: i32,
-    base_timestamp: i64,
-    want: &[OwnedRecord],
-) {
-    let records = microkafka_core::record::Records::new(section, count);
-    let mut n = 0;
-    for (r, (ts, key, value, headers)) in records.zip(want) {
-        let r = r.unwrap_or_else(|e| panic!("{name} record {n}: {e}"));
-        assert_eq!(base_timestamp + r.timestamp_delta, *ts, "{name} record {n}");
-        assert_eq!(r.key.map(<[u8]>::to_vec), *key, "{name} record {n}");
-        assert_eq!(r.value.map(<[u8]>::to_vec), *value, "{name} record {n}");
-        let got: Vec<(String, Option<Vec<u8>>)> = r
-            .headers
-            .iter()
-            .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
-            .collect();
-        assert_eq!(&got, headers, "{name} record {n}");
-        n += 1;
-    }
-    assert_eq!(n, want.len(), "{name}");
-}
-
 #[test]
 fn vectors_from_other_implementations_decode() {
     let dir = format!("{DATA}/vectors");
@@ -370,6 +299,7 @@ fn vectors_from_other_implementations_decode() {
             }
             other => panic!("{name}: kind {other}"),
         };
-        check_section(&name, section, count, base_timestamp, &want);
+        let records = microkafka_core::record::Records::new(section, count);
+        check_records(&name, base_timestamp, records, &want);
     }
 }

@@ -3,20 +3,16 @@
 //! microkafka must read every field and record exactly as the producer sent
 //! it, and its builder must write the same bytes for the same records.
 
+mod common;
+
+use common::{check_records, records_from_json};
 use microkafka_core::record::compression::Codecs;
 use microkafka_core::record::{
-    BatchOptions, Compression, Record, RecordBatch, RecordBatchBuilder, RecordHeader,
+    BatchOptions, Compression, RecordBatch, RecordBatchBuilder, RecordHeader,
 };
 use serde_json::Value;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/librdkafka");
-/// A record as the JSON sidecar describes it: timestamp, key, value, headers.
-type OwnedRecord = (
-    i64,
-    Option<Vec<u8>>,
-    Option<Vec<u8>>,
-    Vec<(String, Option<Vec<u8>>)>,
-);
 
 const CODECS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
 const CLIENTS: [&str; 2] = ["kcat2.0.2", "librdkafka2.16"];
@@ -26,24 +22,6 @@ fn load(client: &str, codec: &str) -> (Vec<u8>, Value) {
     let json =
         std::fs::read_to_string(format!("{DATA}/{client}-record-batch-{codec}.json")).unwrap();
     (bin, serde_json::from_str(&json).unwrap())
-}
-
-/// A JSON key/value/header value: null, a UTF-8 string, or `{"hex": ".."}`.
-fn bytes_of(v: &Value) -> Option<Vec<u8>> {
-    match v {
-        Value::Null => None,
-        Value::String(s) => Some(s.as_bytes().to_vec()),
-        Value::Object(o) => {
-            let hex = o["hex"].as_str().unwrap();
-            Some(
-                (0..hex.len())
-                    .step_by(2)
-                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-                    .collect(),
-            )
-        }
-        other => panic!("unexpected {other}"),
-    }
 }
 
 #[test]
@@ -91,61 +69,17 @@ fn header_fields_match_what_the_producer_wrote() {
     }
 }
 
-/// Checks every record of `records` against the sidecar.
-fn check_records<'a>(
-    client: &str,
-    codec: &str,
-    base_timestamp: i64,
-    records: impl Iterator<Item = microkafka_core::Result<Record<'a>>>,
-    json: &Value,
-) {
-    let expected = json["records"].as_array().unwrap();
-    let mut n = 0;
-    for (record, want) in records.zip(expected) {
-        let record = record.unwrap_or_else(|e| panic!("{client} {codec} record {n}: {e}"));
-        assert_eq!(
-            record.key.map(<[u8]>::to_vec),
-            bytes_of(&want["key"]),
-            "{client} {codec} record {n}"
-        );
-        assert_eq!(
-            record.value.map(<[u8]>::to_vec),
-            bytes_of(&want["value"]),
-            "{client} {codec} record {n}"
-        );
-        assert_eq!(
-            base_timestamp + record.timestamp_delta,
-            want["timestamp"].as_i64().unwrap()
-        );
-        assert_eq!(record.offset_delta as usize, n);
-        let headers: Vec<(String, Option<Vec<u8>>)> = record
-            .headers
-            .iter()
-            .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
-            .collect();
-        let want_headers: Vec<(String, Option<Vec<u8>>)> = want["headers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| (h[0].as_str().unwrap().to_string(), bytes_of(&h[1])))
-            .collect();
-        assert_eq!(headers, want_headers, "{client} {codec} record {n}");
-        n += 1;
-    }
-    assert_eq!(n, expected.len(), "{client} {codec}");
-}
-
 #[test]
 fn uncompressed_records_match_what_the_producer_sent() {
     for client in CLIENTS {
         let (bin, json) = load(client, "none");
         let batch = RecordBatch::new_verified(&bin[..]).unwrap();
+        let want = records_from_json(&json["records"]);
         check_records(
             client,
-            "none",
             batch.base_timestamp(),
             batch.records().unwrap(),
-            &json,
+            &want,
         );
     }
 }
@@ -155,24 +89,7 @@ fn builder_writes_the_same_bytes_as_librdkafka() {
     for client in CLIENTS {
         let (bin, json) = load(client, "none");
         let original = RecordBatch::new_verified(&bin[..]).unwrap();
-        let records = json["records"].as_array().unwrap();
-        let owned: Vec<OwnedRecord> = records
-            .iter()
-            .map(|r| {
-                let headers = r["headers"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|h| (h[0].as_str().unwrap().to_string(), bytes_of(&h[1])))
-                    .collect();
-                (
-                    r["timestamp"].as_i64().unwrap(),
-                    bytes_of(&r["key"]),
-                    bytes_of(&r["value"]),
-                    headers,
-                )
-            })
-            .collect();
+        let owned = records_from_json(&json["records"]);
         let mut buf = vec![0u8; bin.len() + 64];
         // librdkafka writes partition leader epoch 0 where the Java client writes -1.
         let options = BatchOptions {
@@ -216,7 +133,9 @@ fn compressed_records_match_what_the_producer_sent() {
             let records = batch
                 .records_decompressed(&mut codecs, &mut scratch)
                 .unwrap_or_else(|e| panic!("{client} {codec}: {e}"));
-            check_records(client, codec, batch.base_timestamp(), records, &json);
+            let want = records_from_json(&json["records"]);
+            let name = format!("{client} {codec}");
+            check_records(&name, batch.base_timestamp(), records, &want);
         }
     }
 }
