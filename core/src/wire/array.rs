@@ -115,6 +115,20 @@ impl<'a, T: Wire<'a> + Copy> Array<'a, T> {
         }
     }
 
+    /// An array over elements already encoded at `v` (without the length
+    /// prefix), e.g. built in a scratch buffer by a sans-IO state machine
+    /// that cannot hold a slice of them. The bytes are validated once: they
+    /// must hold exactly `len` elements. Encoding at another version
+    /// converts element by element.
+    pub fn from_encoded(bytes: &'a [u8], len: usize, v: WireVersion) -> Result<Self> {
+        let mut r = Reader::new(bytes);
+        let array = Self::decode_elements(&mut r, len, v)?;
+        if !r.is_empty() {
+            return Err(Error::Malformed("bytes left after the array's elements"));
+        }
+        Ok(array)
+    }
+
     /// Reads an array body of `len` elements, validating every element once.
     fn decode_elements(r: &mut Reader<'a>, len: usize, v: WireVersion) -> Result<Self> {
         // Every element takes at least one byte in every schema we decode, so a
@@ -278,6 +292,19 @@ mod tests {
         assert_eq!(Array::<i8>::decode(&mut r, CLASSIC), Err(Error::Truncated));
         let mut r = Reader::new(&[0, 0, 0, 2, 0, 0, 0, 1]);
         assert_eq!(Array::<i32>::decode(&mut r, CLASSIC), Err(Error::Truncated));
+    }
+
+    #[test]
+    fn from_encoded_validates_and_converts() {
+        let bytes = [0, 0, 0, 1, 0, 0, 0, 2];
+        let a = Array::<i32>::from_encoded(&bytes, 2, CLASSIC).unwrap();
+        assert_eq!(a.iter().collect::<heapless::Vec<i32, 4>>(), [1, 2]);
+        let mut out = [0u8; 16];
+        let mut w = Writer::new(&mut out);
+        a.encode(&mut w, FLEX).unwrap();
+        assert_eq!(w.written(), &[3, 0, 0, 0, 1, 0, 0, 0, 2]);
+        assert!(Array::<i32>::from_encoded(&bytes, 1, CLASSIC).is_err());
+        assert!(Array::<i32>::from_encoded(&bytes, 3, CLASSIC).is_err());
     }
 
     #[test]
