@@ -787,38 +787,6 @@ fn nested_compression_and_bad_inner_crcs_are_errors() {
     assert!(matches!(it.next(), Some(Err(Error::BadCrc { .. }))));
 }
 
-#[cfg(feature = "snappy")]
-#[test]
-#[ignore = "timing, run with --release"]
-fn snappy_decoder_speed() {
-    // The 600 telemetry records of tests/data/microkafka (~70 KB).
-    let batch = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/microkafka/microkafka-record-batch-large-none.bin"
-    ))
-    .unwrap();
-    let data = &batch[crate::record::RECORD_BATCH_OVERHEAD..];
-    let packed = snap::raw::Encoder::new().compress_vec(data).unwrap();
-    let mut out = vec![0u8; data.len()];
-    for _ in 0..3 {
-        let t = std::time::Instant::now();
-        for _ in 0..4_000 {
-            snappy_raw::decompress(&packed, &mut out).unwrap();
-        }
-        let ours = t.elapsed();
-        let t = std::time::Instant::now();
-        let mut dec = snap::raw::Decoder::new();
-        for _ in 0..4_000 {
-            dec.decompress(&packed, &mut out).unwrap();
-        }
-        let theirs = t.elapsed();
-        std::println!(
-            "ours {ours:?} snap {theirs:?} ratio {:.2}",
-            ours.as_secs_f64() / theirs.as_secs_f64()
-        );
-    }
-}
-
 #[cfg(feature = "zstd")]
 #[test]
 fn zstd_declared_windows() {
