@@ -581,19 +581,7 @@ pub(crate) fn find_fetched(
     if decoded.error_code.is_err() {
         return Err(Error::kafka(decoded.error_code, None));
     }
-    let by_id = response.version() >= 13;
-    let found = decoded
-        .responses
-        .iter()
-        .filter(|t| {
-            if by_id {
-                t.topic_id == topic_id
-            } else {
-                t.topic == topic
-            }
-        })
-        .flat_map(|t| t.partitions.iter())
-        .find(|p| p.partition_index == partition);
+    let found = decoded.partition(response.version(), topic, topic_id, partition);
     let Some(p) = found else {
         return Err(Error::from(microkafka_core::Error::Malformed(
             "the Fetch response does not mention the partition",

@@ -201,6 +201,35 @@ wire_struct! {
 crate::protocol::api!(Fetch, versions 0..=17, flexible Some(12),
     FetchRequest<'a> => FetchResponse<'a>);
 
+/// The first version whose responses name topics by id instead of by name.
+pub const FETCH_TOPIC_ID_VERSION: i16 = 13;
+
+impl<'a> FetchResponse<'a> {
+    /// The data for one partition of a response decoded at `version`: topics
+    /// are matched by `topic_id` from v13 (the broker sends ids only) and by
+    /// `topic` name before. `None` when the response does not mention it.
+    pub fn partition(
+        &self,
+        version: i16,
+        topic: &str,
+        topic_id: Uuid,
+        partition: i32,
+    ) -> Option<FetchPartitionData<'a>> {
+        let by_id = version >= FETCH_TOPIC_ID_VERSION;
+        self.responses
+            .iter()
+            .filter(|t| {
+                if by_id {
+                    t.topic_id == topic_id
+                } else {
+                    t.topic == topic
+                }
+            })
+            .flat_map(|t| t.partitions.iter())
+            .find(|p| p.partition_index == partition)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -413,5 +442,52 @@ mod tests {
         );
         assert_eq!(p.snapshot_id, FetchSnapshotId::default());
         assert_eq!(p.snapshot_id.end_offset, -1);
+    }
+
+    #[test]
+    fn partition_lookup_by_name_then_by_id() {
+        use crate::wire::Array;
+        let a = [FetchPartitionData {
+            partition_index: 0,
+            high_watermark: 5,
+            ..Default::default()
+        }];
+        let b = [FetchPartitionData {
+            partition_index: 1,
+            high_watermark: 7,
+            ..Default::default()
+        }];
+        let topics = [
+            FetchableTopicResponse {
+                topic: "a",
+                topic_id: Uuid([1; 16]),
+                partitions: Array::new(&a),
+            },
+            FetchableTopicResponse {
+                topic: "b",
+                topic_id: Uuid([2; 16]),
+                partitions: Array::new(&b),
+            },
+        ];
+        let r = FetchResponse {
+            responses: Array::new(&topics),
+            ..Default::default()
+        };
+        assert_eq!(
+            r.partition(12, "b", Uuid::ZERO, 1)
+                .map(|p| p.high_watermark),
+            Some(7)
+        );
+        assert_eq!(
+            r.partition(13, "", Uuid([1; 16]), 0)
+                .map(|p| p.high_watermark),
+            Some(5)
+        );
+        assert_eq!(
+            r.partition(13, "b", Uuid::ZERO, 1),
+            None,
+            "v13+ ignores names"
+        );
+        assert_eq!(r.partition(12, "b", Uuid::ZERO, 0), None);
     }
 }
