@@ -336,9 +336,10 @@ impl Assignor for RoundRobin {
 /// claims from the highest generation reported count (older generations
 /// owned partitions that may have moved since). The algorithm: keep valid
 /// claims, give unowned partitions to the least-loaded subscribed member, then
-/// move partitions from a member to a less-loaded subscribed member while
-/// that lowers the imbalance (so the result is balanced: no single move could
-/// improve it). Partitions whose owner changed are held back this round.
+/// move partitions one at a time from the most loaded member to a less-loaded
+/// subscribed member while that lowers the imbalance (so the result is
+/// balanced: no single move could improve it, and no member both gives and
+/// receives). Partitions whose owner changed are held back this round.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CooperativeSticky;
 
@@ -400,11 +401,16 @@ impl Assignor for CooperativeSticky {
             }
         }
 
-        // 3. Balance: move a partition to a subscribed member holding at least
-        // two fewer. Each move lowers the sum of squared counts, so this ends;
-        // the pass limit only guards against a bug.
-        for _ in 0..=tables.owner.len() {
-            let mut moved = false;
+        // 3. Balance: move one partition at a time from the most loaded
+        // member that has one to give to a subscribed member holding at least
+        // two fewer (the least loaded). Taking from the most loaded first
+        // never moves a partition onto a member that is itself giving
+        // partitions away, so no more partitions move than balance needs.
+        // Each move lowers the sum of squared counts, so this ends; the
+        // limit only guards against a bug.
+        let limit = tables.owner.len() * tables.owner.len() / 2 + 1;
+        for _ in 0..limit {
+            let mut best: Option<(usize, u32)> = None;
             for gp in 0..tables.owner.len() {
                 let from = tables.owner[gp];
                 if from == NONE {
@@ -413,16 +419,23 @@ impl Assignor for CooperativeSticky {
                 let Some(to) = tables.least_loaded(tables.topic_of(gp)) else {
                     continue;
                 };
-                if tables.counts[to as usize] + 1 < tables.counts[from as usize] {
-                    tables.owner[gp] = to;
-                    tables.counts[from as usize] -= 1;
-                    tables.counts[to as usize] += 1;
-                    moved = true;
+                if tables.counts[to as usize] + 1 >= tables.counts[from as usize] {
+                    continue;
+                }
+                let better = best.is_none_or(|(b, _)| {
+                    tables.counts[from as usize] > tables.counts[tables.owner[b] as usize]
+                });
+                if better {
+                    best = Some((gp, to));
                 }
             }
-            if !moved {
+            let Some((gp, to)) = best else {
                 break;
-            }
+            };
+            let from = tables.owner[gp];
+            tables.owner[gp] = to;
+            tables.counts[from as usize] -= 1;
+            tables.counts[to as usize] += 1;
         }
 
         // 4. Emit, holding back partitions that change owner.

@@ -246,6 +246,34 @@ fn cooperative_sticky_twelve_partitions_three_members_then_one_leaves_then_one_j
 }
 
 #[test]
+fn cooperative_sticky_takes_from_the_most_loaded_so_no_extra_partition_moves() {
+    // m1 owns 0-5 and m0 owns 6-11 (the order a coordinator may leave
+    // them in); a newcomer needs four: two from each, and nobody both gives
+    // and receives.
+    let topics = [TopicPartitions {
+        topic: "events",
+        partitions: 12,
+    }];
+    let mut owned = Assignment::new();
+    owned.insert(0, (6..12).map(|p| tp("events", p)).collect());
+    owned.insert(1, (0..6).map(|p| tp("events", p)).collect());
+    let group = [
+        owning(member("m0", &["events"]), 2, &owned, 0),
+        owning(member("m1", &["events"]), 2, &owned, 1),
+        member("m2", &["events"]),
+    ];
+    let (out, held) = run(&CooperativeSticky, &group, &topics);
+    assert_eq!(held, 4);
+    for m in 0..2 {
+        assert_eq!(out[&m].len(), 4);
+        assert!(
+            out[&m].iter().all(|p| owned[&m].contains(p)),
+            "member {m} only gives"
+        );
+    }
+}
+
+#[test]
 fn claims_from_an_older_generation_are_ignored() {
     let topics = [TopicPartitions {
         topic: "t",
