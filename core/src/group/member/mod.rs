@@ -322,9 +322,7 @@ impl<const TOPICS: usize, const PARTITIONS: usize> Member<TOPICS, PARTITIONS> {
             .map_err(|_| too_large("group id", config.group_id.len(), MAX_GROUP_ID_LEN))?;
         let instance_id = match config.group_instance_id {
             None => None,
-            Some("") => {
-                return Err(Error::Malformed("the group instance id is empty"))
-            }
+            Some("") => return Err(Error::Malformed("the group instance id is empty")),
             Some(i) => Some(
                 String::try_from(i)
                     .map_err(|_| too_large("group instance id", i.len(), MAX_INSTANCE_ID_LEN))?,
