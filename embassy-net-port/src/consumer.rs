@@ -10,7 +10,7 @@ use microkafka_core::consumer::{ConsumedRecord, FetchCursor, FetchErrorAction, S
 use microkafka_core::producer::Backoff;
 use microkafka_core::protocol::messages::{
     FetchPartition, FetchRequest, FetchResponse, FetchTopic, ListOffsetsPartition,
-    ListOffsetsRequest, ListOffsetsTopic,
+    ListOffsetsRequest, ListOffsetsTopic, FETCH_TOPIC_ID_VERSION,
 };
 use microkafka_core::protocol::ApiKey;
 use microkafka_core::record::compression::Codecs;
@@ -280,7 +280,7 @@ impl<'a, R: Resolve, const BROKERS: usize> Consumer<'a, R, BROKERS> {
         };
         let conn = self.cluster.leader_connection(partition).await?;
         let version = self.cluster.conns[conn].version(ApiKey::Fetch)?;
-        let by_id = version >= 13;
+        let by_id = version >= FETCH_TOPIC_ID_VERSION;
         let topic_id = self.cluster.topic_id();
         if by_id && topic_id == Uuid::ZERO {
             self.cluster.metadata.invalidate();
@@ -330,17 +330,7 @@ impl<'a, R: Resolve, const BROKERS: usize> Consumer<'a, R, BROKERS> {
             return Err(context(ErrorKind::Kafka(response.error_code).into()));
         }
         let data = response
-            .responses
-            .iter()
-            .filter(|t| {
-                if by_id {
-                    t.topic_id == topic_id
-                } else {
-                    t.topic == topic
-                }
-            })
-            .flat_map(|t| t.partitions.iter())
-            .find(|p| p.partition_index == partition)
+            .partition(version, topic, topic_id, partition)
             .ok_or(context(
                 microkafka_core::Error::Malformed(
                     "the Fetch response does not mention the partition",
