@@ -53,6 +53,17 @@ impl Response {
             .map_err(|e| Error::from(e).with_api(self.api))
     }
 
+    /// The response as core's connection matched it (to hand to core's
+    /// state machines).
+    pub(crate) fn received(&self) -> Received<'_> {
+        Received {
+            api: self.api,
+            version: self.version,
+            correlation_id: self.correlation_id,
+            body: self.buf.get(self.body.clone()).unwrap_or_default(),
+        }
+    }
+
     /// The version the request was sent (and the response encoded) at.
     pub(crate) fn version(&self) -> i16 {
         self.version
@@ -103,7 +114,7 @@ impl Slot {
 
     /// Waits for the response to request `correlation_id`; anything older
     /// (the answer to a request whose caller gave up) is dropped.
-    async fn wait(&self, correlation_id: i32) -> Result<Response> {
+    pub(crate) async fn wait(&self, correlation_id: i32) -> Result<Response> {
         loop {
             {
                 let mut delivered = self.lock();
@@ -277,7 +288,7 @@ impl BrokerConn {
 
     /// Encodes and writes `request`; its response will go to `slot`, read
     /// into `buf`. Returns the correlation id to [`wait`](Self::wait) for.
-    async fn send<'r, R: Request<'r> + Sync>(
+    pub(crate) async fn send<'r, R: Request<'r> + Sync>(
         &self,
         request: &R,
         slot: &Arc<Slot>,

@@ -6,7 +6,7 @@
 //! | kafka-go | here | what |
 //! |---|---|---|
 //! | `kafka.NewWriter(WriterConfig{...})` | [`Writer::new`]`(`[`WriterConfig`]`)` | batching, balancing, retrying, idempotent producer |
-//! | `kafka.NewReader(ReaderConfig{...})` | [`Reader::new`]`(`[`ReaderConfig`]`)` | prefetching partition consumer (groups: issue 7) |
+//! | `kafka.NewReader(ReaderConfig{...})` | [`Reader::new`]`(`[`ReaderConfig`]`)` | prefetching partition consumer, or consumer group member (`GroupID`) |
 //! | `kafka.Dialer`, `kafka.DialLeader` | [`Dialer`], [`dial_leader`] | connections: timeouts, keep-alive, TLS seam, client id |
 //! | `kafka.Conn` | [`Conn`] | one broker connection, low-level operations |
 //! | `kafka.Client` | [`Client`] | topics, partitions, offsets, groups |
@@ -83,7 +83,10 @@ pub use message::{FetchedMessage, Header, Headers, Message, OwnedMessage};
 pub use metadata::{Broker, Partition};
 pub use microkafka_core::record::compression::Compression;
 pub use produce::RequiredAcks;
-pub use reader::{Reader, ReaderConfig, ReaderStats, StartOffset, FIRST_OFFSET, LAST_OFFSET};
+pub use reader::{
+    GroupBalancer, Reader, ReaderConfig, ReaderStats, RebalanceEvent, RebalanceListener,
+    StartOffset, FIRST_OFFSET, LAST_OFFSET,
+};
 pub use stats::Summary;
 pub use transport::{AsyncStream, BoxFuture, TlsConnector};
 pub use writer::{

@@ -91,15 +91,14 @@ async fn reader_offsets_lag_and_headers() {
         .collect();
     writer.write_messages(&msgs).await.unwrap();
 
-    // Consumer groups are configured like kafka-go's, refused until issue 7.
+    // Consumer groups are configured like kafka-go's (tests/group.rs): no
+    // single offset or lag in group mode.
     let grouped = Reader::new(ReaderConfig {
         group_id: Some("g".into()),
         ..ReaderConfig::new(&[&brokers], "wr-reader", 0)
-    });
-    assert!(matches!(
-        grouped.unwrap_err().kind(),
-        ErrorKind::Unsupported(_)
-    ));
+    })
+    .unwrap();
+    assert_eq!((grouped.offset(), grouped.lag()), (-1, -1));
 
     let mut reader = Reader::new(ReaderConfig::new(&[&brokers], "wr-reader", 0)).unwrap();
     assert_eq!(reader.offset(), FIRST_OFFSET);

@@ -12,8 +12,12 @@
 //!
 //! Leader changes and dropped connections are retried with backoff after a
 //! metadata refresh; an offset out of range is reset per `start_offset`.
+//!
+//! With a `group_id` the Reader is a consumer group member (see `group`):
+//! the same fetch task runs for each partition the group assigns it.
 
 mod config;
+mod group;
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -33,10 +37,10 @@ use crate::broker::{BrokerConn, Response, Slot};
 use crate::cluster::Cluster;
 use crate::conn::{duration_ms, find_fetched, list_offset_on, PartitionAt};
 use crate::error::{Error, ErrorKind, Result};
-use crate::message::FetchedMessage;
+use crate::message::{FetchedMessage, OwnedMessage};
 use crate::stats::{Counter, Series, Summary};
 
-pub use config::{ReaderConfig, StartOffset};
+pub use config::{GroupBalancer, ReaderConfig, RebalanceEvent, RebalanceListener, StartOffset};
 
 /// [`Reader::set_offset`] to the first offset in the log (kafka-go's `FirstOffset`).
 pub const FIRST_OFFSET: i64 = -2;
@@ -164,8 +168,10 @@ pub struct Reader {
     config: ReaderConfig,
     cluster: Arc<Cluster>,
     shared: Arc<Shared>,
-    rx: Option<mpsc::Receiver<Result<Chunk>>>,
+    rx: Option<mpsc::Receiver<group::Fetched>>,
     task: Option<JoinHandle<()>>,
+    /// Set in group mode (`group_id`): everything goes through it.
+    group: Option<group::GroupConsumer>,
     current: Option<Chunk>,
     cursor: FetchCursor,
     codecs: Codecs,
@@ -193,16 +199,16 @@ impl Drop for Reader {
 }
 
 impl Reader {
-    /// A reader for `config`; nothing is fetched until the first read.
+    /// A reader for `config`; nothing is fetched (and no group joined)
+    /// until the first read.
     ///
-    /// Errors: no brokers or topic, or a consumer group (not supported yet).
+    /// Errors: no brokers; no topic; with a group: an empty group id, a
+    /// partition other than 0, or more than 64 topics.
     pub fn new(config: ReaderConfig) -> Result<Reader> {
-        if config.group_id.is_some() || !config.group_topics.is_empty() {
-            return Err(Error::new(ErrorKind::Unsupported(
-                "consumer groups (group_id, group_topics) arrive with issue 7; read partitions directly until then",
-            )));
+        if config.group_id.is_none() && !config.group_topics.is_empty() {
+            return Err(Error::config("group_topics needs a group_id"));
         }
-        if config.topic.is_empty() {
+        if config.group_id.is_none() && config.topic.is_empty() {
             return Err(Error::config("the Reader needs a topic"));
         }
         let config = config.normalized();
@@ -211,17 +217,27 @@ impl Reader {
             StartOffset::First => FIRST_OFFSET,
             StartOffset::Last => LAST_OFFSET,
         };
+        let shared = Arc::new(Shared {
+            counters: Counters::default(),
+            high_water_mark: AtomicI64::new(-1),
+            buffers: Mutex::new(Vec::new()),
+        });
+        let group = match config.group_id {
+            Some(_) => Some(group::GroupConsumer::new(
+                config.clone(),
+                cluster.clone(),
+                shared.clone(),
+            )?),
+            None => None,
+        };
         Ok(Reader {
             cursor: FetchCursor::new(0),
             codecs: Codecs::new(),
             scratch: Vec::new(),
-            shared: Arc::new(Shared {
-                counters: Counters::default(),
-                high_water_mark: AtomicI64::new(-1),
-                buffers: Mutex::new(Vec::new()),
-            }),
+            shared,
             rx: None,
             task: None,
+            group,
             current: None,
             offset,
             cluster,
@@ -236,17 +252,40 @@ impl Reader {
 
     /// The offset of the next message [`fetch_message`](Self::fetch_message)
     /// returns ([`FIRST_OFFSET`] or [`LAST_OFFSET`] until the first fetch
-    /// resolved it).
+    /// resolved it). -1 in group mode (partitions move; as kafka-go).
     pub fn offset(&self) -> i64 {
+        if self.group.is_some() {
+            return -1;
+        }
         self.offset
     }
 
     /// Moves the reader: the next message is the one at `offset`, or the
     /// first ([`FIRST_OFFSET`]) or next-to-be-written ([`LAST_OFFSET`]) one.
-    /// Prefetched messages are dropped.
+    /// Prefetched messages are dropped. Ignored in group mode (the group's
+    /// committed offsets say where each partition starts).
     pub fn set_offset(&mut self, offset: i64) {
+        if self.group.is_some() {
+            return;
+        }
         self.stop();
         self.offset = offset;
+    }
+
+    /// Group mode: the partitions assigned to this member now (empty
+    /// before it joined, or without a group).
+    pub fn assignment(&self) -> Vec<(String, i32)> {
+        self.group
+            .as_ref()
+            .map_or_else(Vec::new, group::GroupConsumer::assignment)
+    }
+
+    /// Group mode: the generation this member is in (-1 before it joined,
+    /// or without a group).
+    pub fn generation(&self) -> i32 {
+        self.group
+            .as_ref()
+            .map_or(-1, group::GroupConsumer::generation)
     }
 
     fn stop(&mut self) {
@@ -260,8 +299,12 @@ impl Reader {
     }
 
     /// Messages between the reader's offset and the end of the log, as of
-    /// the last fetch (kafka-go's `Lag`); 0 before the first fetch.
+    /// the last fetch (kafka-go's `Lag`); 0 before the first fetch, -1 in
+    /// group mode.
     pub fn lag(&self) -> i64 {
+        if self.group.is_some() {
+            return -1;
+        }
         let hwm = self.shared.high_water_mark.load(Ordering::Relaxed);
         if hwm < 0 || self.offset < 0 {
             return 0;
@@ -271,7 +314,13 @@ impl Reader {
 
     /// Asks the leader for the end of the log and returns the lag from the
     /// reader's offset (kafka-go's `ReadLag`).
+    /// Errors in group mode ([`ErrorKind::Unsupported`]).
     pub async fn read_lag(&mut self) -> Result<i64> {
+        if self.group.is_some() {
+            return Err(Error::new(ErrorKind::Unsupported(
+                "read_lag in group mode (partitions move between members)",
+            )));
+        }
         let last = list_offset(&self.cluster, &self.config, LAST_OFFSET).await?;
         let offset = if self.offset < 0 {
             list_offset(&self.cluster, &self.config, self.offset).await?
@@ -282,8 +331,21 @@ impl Reader {
     }
 
     /// The next message, waiting for one if needed (kafka-go's
-    /// `FetchMessage`). It borrows the reader until the next call.
+    /// `FetchMessage`). It borrows the reader until the next call. In group
+    /// mode it comes from any assigned partition and is not committed: see
+    /// [`commit_messages`](Self::commit_messages).
     pub async fn fetch_message(&mut self) -> Result<FetchedMessage<'_>> {
+        if self.group.is_none() {
+            return self.fetch_partition_message().await;
+        }
+        let group = self
+            .group
+            .as_mut()
+            .ok_or_else(|| Error::new(ErrorKind::Closed))?;
+        group.fetch_message().await
+    }
+
+    async fn fetch_partition_message(&mut self) -> Result<FetchedMessage<'_>> {
         let mut waited: Option<Instant> = None;
         loop {
             if let Some(chunk) = &self.current {
@@ -311,7 +373,7 @@ impl Reader {
             };
             let started = *waited.get_or_insert_with(Instant::now);
             match rx.recv().await {
-                Some(Ok(chunk)) => {
+                Some((_, Ok(chunk))) => {
                     self.shared
                         .counters
                         .wait_time
@@ -321,7 +383,7 @@ impl Reader {
                     self.offset = chunk.fetch_offset;
                     self.current = Some(chunk);
                 }
-                Some(Err(e)) => return Err(e),
+                Some((_, Err(e))) => return Err(e),
                 None => {
                     // The task ended (it only does on a fatal error already reported).
                     self.rx = None;
@@ -354,11 +416,55 @@ impl Reader {
         })
     }
 
-    /// The next message (kafka-go's `ReadMessage`). Without a consumer
-    /// group there is nothing to commit, so this is
-    /// [`fetch_message`](Self::fetch_message).
+    /// The next message (kafka-go's `ReadMessage`). In group mode its
+    /// offset is committed: before it is returned when `commit_interval` is
+    /// zero, else with the next periodic commit. Without a group there is
+    /// nothing to commit, so this is [`fetch_message`](Self::fetch_message).
     pub async fn read_message(&mut self) -> Result<FetchedMessage<'_>> {
-        self.fetch_message().await
+        if self.group.is_none() {
+            return self.fetch_partition_message().await;
+        }
+        let group = self
+            .group
+            .as_mut()
+            .ok_or_else(|| Error::new(ErrorKind::Closed))?;
+        group.read_message().await
+    }
+
+    /// Group mode: commits these messages (each one's offset + 1, the next
+    /// to read; kafka-go's `CommitMessages`). With a zero `commit_interval`
+    /// it returns once the broker has them; otherwise they are committed
+    /// with the next periodic commit. Messages of partitions no longer
+    /// assigned are refused with an error, since committing them could undo
+    /// the progress of their new owner.
+    ///
+    /// Errors without a group ([`ErrorKind::Unsupported`]).
+    pub async fn commit_messages(&mut self, messages: &[OwnedMessage]) -> Result<()> {
+        match &mut self.group {
+            Some(g) => g.commit_messages(messages).await,
+            None => Err(Error::new(ErrorKind::Unsupported(
+                "commit_messages without a group_id (there is no group to commit to)",
+            ))),
+        }
+    }
+
+    /// Group mode: commits `offsets` — `(topic, partition, next offset to
+    /// read)` — as [`commit_messages`](Self::commit_messages) does.
+    pub async fn commit_offsets(&mut self, offsets: &[(&str, i32, i64)]) -> Result<()> {
+        let messages: Vec<OwnedMessage> = offsets
+            .iter()
+            .map(|&(topic, partition, next)| OwnedMessage {
+                topic: topic.to_owned(),
+                partition,
+                offset: next.saturating_sub(1),
+                high_water_mark: -1,
+                key: None,
+                value: None,
+                headers: Vec::new(),
+                timestamp_ms: -1,
+            })
+            .collect();
+        self.commit_messages(&messages).await
     }
 
     fn finish_chunk(&mut self) {
@@ -384,6 +490,7 @@ impl Reader {
             config: self.config.clone(),
             shared: self.shared.clone(),
             tx,
+            claim: None,
         };
         self.task = Some(tokio::spawn(fetcher.run(self.offset)));
         self.rx = Some(rx);
@@ -411,19 +518,35 @@ impl Reader {
             min_bytes: cfg.min_bytes,
             max_bytes: cfg.max_bytes,
             max_wait: cfg.max_wait,
-            queue_length: self.rx.as_ref().map_or(0, mpsc::Receiver::len),
+            queue_length: match &self.group {
+                Some(g) => g.queue_length(),
+                None => self.rx.as_ref().map_or(0, mpsc::Receiver::len),
+            },
             queue_capacity: cfg.queue_capacity,
             client_id: cfg.dialer.client_id.clone(),
-            topic: cfg.topic.clone(),
-            partition: cfg.partition,
+            topic: match &self.group {
+                Some(g) => g.topics().join(","),
+                None => cfg.topic.clone(),
+            },
+            partition: if self.group.is_some() {
+                -1
+            } else {
+                cfg.partition
+            },
         }
     }
 
-    /// Stops fetching and closes the connections.
+    /// Stops fetching and closes the connections. In group mode it first
+    /// commits what is marked and leaves the group (static members do not
+    /// leave: their partitions wait for them for `session_timeout`).
     pub async fn close(mut self) -> Result<()> {
+        let left = match &mut self.group {
+            Some(g) => g.close().await,
+            None => Ok(()),
+        };
         self.stop();
         self.cluster.close();
-        Ok(())
+        left
     }
 }
 
@@ -432,7 +555,9 @@ struct Fetcher {
     cluster: Arc<Cluster>,
     config: ReaderConfig,
     shared: Arc<Shared>,
-    tx: mpsc::Sender<Result<Chunk>>,
+    tx: mpsc::Sender<group::Fetched>,
+    /// Group mode: the assignment this task reads for.
+    claim: Option<Arc<group::Claim>>,
 }
 
 impl Fetcher {
@@ -455,7 +580,7 @@ impl Fetcher {
                 }
                 Ok(Some(chunk)) => {
                     failures = 0;
-                    if self.tx.send(Ok(chunk)).await.is_err() {
+                    if self.tx.send((self.claim.clone(), Ok(chunk))).await.is_err() {
                         return; // the reader is gone
                     }
                     continue;
@@ -487,7 +612,13 @@ impl Fetcher {
             let leadership = action == FetchErrorAction::RefreshMetadata && e.code().is_some();
             let surface =
                 !e.is_retriable() || (!leadership && failures >= self.config.max_attempts);
-            if surface && self.tx.send(Err(e.clone())).await.is_err() {
+            if surface
+                && self
+                    .tx
+                    .send((self.claim.clone(), Err(e.clone())))
+                    .await
+                    .is_err()
+            {
                 return;
             }
             if e.is_retriable() {

@@ -561,9 +561,11 @@ impl<const TOPICS: usize, const PARTITIONS: usize> Member<TOPICS, PARTITIONS> {
     }
 
     /// Rejoins the group, e.g. because a subscribed topic gained partitions
-    /// (the leader assigns what metadata says when it assigns).
+    /// (the leader assigns what metadata says when it assigns), or because
+    /// the leader cannot compute an assignment (no metadata): the group
+    /// re-forms without waiting for the coordinator's rebalance timeout.
     pub fn rejoin(&mut self, now: Duration) {
-        if self.phase == Phase::Stable {
+        if matches!(self.phase, Phase::Stable | Phase::Assigning) {
             self.rejoin_with(now, Rejoin::Keep, "the application asked to rejoin", false);
         }
     }
