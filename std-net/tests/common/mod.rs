@@ -131,3 +131,23 @@ pub(crate) async fn kcat(brokers: &str, args: &[&str], stdin: Vec<u8>) -> String
     .await
     .unwrap()
 }
+
+/// How to install confluent-kafka: tests need it and fail (not skip) without it.
+pub(crate) const INSTALL_CONFLUENT: &str =
+    ".ci/install-capture-deps (installs confluent-kafka==2.16.1 from pip)";
+
+/// The Python interpreter, after checking that confluent-kafka imports.
+pub(crate) fn require_confluent_kafka() -> String {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let ok = std::process::Command::new(&python)
+        .args(["-c", "import confluent_kafka"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "{python} cannot import confluent_kafka; run {INSTALL_CONFLUENT}"
+    );
+    python
+}
