@@ -479,10 +479,26 @@ async fn the_group_survives_coordinator_moves_and_errors() {
     // The coordinator moves to another broker.
     let old = c.with_cluster(|k| k.coordinator("moving")).unwrap();
     let new = if old == 1 { 2 } else { 1 };
+    c.take_requests();
     c.move_coordinator("moving", new).unwrap();
     produce(&c, 600, 1_200).await;
     consumed(&log, 600, 1_200).await;
     settled(&log, &[0, 1]).await;
+    let count = |records: &[microkafka_mock_broker::RequestRecord], api: ApiKey, broker: i32| {
+        records
+            .iter()
+            .filter(|r| r.api() == Some(api) && (broker < 0 || r.broker == broker))
+            .count()
+    };
+    let moved = c.take_requests();
+    assert!(
+        count(&moved, ApiKey::FindCoordinator, -1) >= 2,
+        "both members looked the coordinator up again"
+    );
+    assert!(
+        count(&moved, ApiKey::Heartbeat, new) > 0,
+        "and heartbeat there"
+    );
 
     // Coordinator errors on heartbeats, commits, joins and syncs.
     c.inject(Fault::errors(
@@ -510,6 +526,14 @@ async fn the_group_survives_coordinator_moves_and_errors() {
     ));
     produce(&c, 1_200, 1_800).await;
     consumed(&log, 1_200, 1_800).await;
+    settled(&log, &[0, 1]).await;
+    let faulted = c.take_requests();
+    assert!(
+        count(&faulted, ApiKey::JoinGroup, -1) >= 3,
+        "rejoined through the errors"
+    );
+    assert!(count(&faulted, ApiKey::SyncGroup, -1) >= 2);
+    assert!(count(&faulted, ApiKey::OffsetCommit, -1) >= 3);
 
     // Connections to the coordinator drop.
     let at = c.with_cluster(|k| k.coordinator("moving")).unwrap();
@@ -530,6 +554,45 @@ async fn the_group_survives_coordinator_moves_and_errors() {
             "partition {p}"
         );
     }
+}
+
+/// Static membership (KIP-345): a static member that restarts within its
+/// session timeout gets its partitions back, and the group never rebalances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_member_restarting_within_its_session_keeps_its_partitions() {
+    let c = cluster().await;
+    let log = Shared::default();
+    let config = |instance: &str| ReaderConfig {
+        group_instance_id: Some(instance.to_owned()),
+        session_timeout: Duration::from_secs(5),
+        commit_interval: Duration::from_millis(100),
+        ..group_config(&c, "static")
+    };
+    let a = Consumer::start(0, config("box-a"), &log);
+    let b = Consumer::start(1, config("box-b"), &log);
+    let before = settled(&log, &[0, 1]).await;
+    let group = || c.with_cluster(|k| k.group("static")).unwrap();
+    let (_, generation, _) = group();
+
+    // b closes: a static member does not leave, the group does not move.
+    b.close().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (state, still, members) = group();
+    assert_eq!(
+        (state.as_str(), still, members.len()),
+        ("Stable", generation, 2)
+    );
+
+    // b comes back as the same instance: same partitions, same generation.
+    let b = Consumer::start(2, config("box-b"), &log);
+    let after = settled(&log, &[0, 2]).await;
+    assert_eq!(after[&0], before[&0]);
+    assert_eq!(after[&2], before[&1]);
+    assert_eq!(group().1, generation, "no rebalance");
+    produce(&c, 0, 600).await;
+    consumed(&log, 0, 600).await;
+    a.close().await;
+    b.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

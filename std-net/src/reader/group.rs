@@ -544,7 +544,7 @@ impl Driver {
     async fn run(mut self) {
         loop {
             self.stage_marks();
-            if !self.handle_events().await {
+            if !self.handle_events() {
                 return;
             }
             if self.member.is_closed() {
@@ -552,7 +552,7 @@ impl Driver {
                 return;
             }
             self.transmit().await;
-            if !self.handle_events().await {
+            if !self.handle_events() {
                 return;
             }
             let now = self.now();
@@ -688,7 +688,7 @@ impl Driver {
     }
 
     /// Acts on the member's events; false when the task must end.
-    async fn handle_events(&mut self) -> bool {
+    fn handle_events(&mut self) -> bool {
         let mut changed = false;
         while let Some(event) = self.member.poll_event() {
             match event {
@@ -764,7 +764,9 @@ impl Driver {
                 Event::Left => {}
                 Event::Fatal { api, error } => {
                     let e = Error::kafka(error, None).with_api(api);
-                    let _ = self.chunks_tx.send((None, Err(e.clone()))).await;
+                    // Never block here: the application may be waiting on us.
+                    // When the queue is full it learns the Reader closed.
+                    let _ = self.chunks_tx.try_send((None, Err(e.clone())));
                     self.finish(Err(e));
                     return false;
                 }
