@@ -163,6 +163,19 @@ impl<'a, R: Resolve, const CONNS: usize, const BROKERS: usize, const PARTITIONS:
             .with_partition(partition))
     }
 
+    /// Any live connection: an open one, else one made by asking the known
+    /// and bootstrap brokers for metadata.
+    pub(crate) async fn any_connection(&mut self) -> Result<usize> {
+        if let Some(i) = self.conns.iter().position(BrokerConnection::is_ready) {
+            return Ok(i);
+        }
+        self.refresh_metadata().await?;
+        self.conns
+            .iter()
+            .position(BrokerConnection::is_ready)
+            .ok_or(Error::new(ErrorKind::NoBroker))
+    }
+
     /// Sends `request` on connection `i`; the response borrows the response buffer.
     pub(crate) async fn request<'q, Q: Request<'q>>(
         &mut self,

@@ -7,6 +7,7 @@ use embassy_net::IpEndpoint;
 use embassy_time::{with_timeout, Duration};
 use embedded_io_async::{Read, ReadExactError, Write};
 use microkafka_core::client::{Connection, Received};
+use microkafka_core::group::GroupRequest;
 use microkafka_core::producer::splice_records;
 use microkafka_core::protocol::messages::{
     PartitionProduceData, ProduceRequest, ProduceResponse, TopicProduceData,
@@ -208,6 +209,31 @@ impl<'a> BrokerConnection<'a> {
             .received(&rx[..n])
             .and_then(|r| Ok(r.decode::<Q::Response<'r>>()?));
         decoded.map_err(context)
+    }
+
+    /// Sends a consumer-group request (encoded into `frame` at the version
+    /// agreed with this broker) and returns its matched response, which
+    /// borrows `rx`, for core's group [`Member`](microkafka_core::group::Member).
+    pub(crate) async fn group_request<'r>(
+        &mut self,
+        frame: &mut [u8],
+        rx: &'r mut [u8],
+        request: &GroupRequest<'_>,
+        timeout: Duration,
+    ) -> Result<Received<'r>> {
+        let node = self.node;
+        let api = request.api();
+        let context = |e: Error| e.with_api(api).with_broker(node);
+        let state = self.state.as_mut().ok_or(ErrorKind::ConnectionLost)?;
+        let sent = request
+            .encode(state, frame)
+            .map_err(|e| context(e.into()))?;
+        let n = self
+            .roundtrip([&frame[..sent.len], &[], &[]], rx, true, timeout)
+            .await
+            .map_err(context)?;
+        let rx: &'r [u8] = rx;
+        self.received(&rx[..n]).map_err(context)
     }
 
     /// Matches a response frame to its request (an error drops the connection).

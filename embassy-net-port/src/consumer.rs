@@ -8,23 +8,14 @@ use embassy_time::{Duration, Timer};
 use microkafka_core::client::MetadataCache;
 use microkafka_core::consumer::{ConsumedRecord, FetchCursor, FetchErrorAction, StartOffset};
 use microkafka_core::producer::Backoff;
-use microkafka_core::protocol::messages::{
-    FetchPartition, FetchRequest, FetchResponse, FetchTopic, ListOffsetsPartition,
-    ListOffsetsRequest, ListOffsetsTopic, FETCH_TOPIC_ID_VERSION,
-};
 use microkafka_core::protocol::ApiKey;
 use microkafka_core::record::compression::Codecs;
-use microkafka_core::wire::{Array, Uuid};
-use microkafka_core::ErrorCode;
 
 use crate::cluster::{Cluster, ClusterConfig};
 use crate::error::{Error, ErrorKind, Result};
+use crate::fetch::{fetch_partition, list_offset, FetchWait, FETCH_RESPONSE_OVERHEAD};
 use crate::fmt::debug;
 use crate::resolve::Resolve;
-
-/// Room left in the response buffer for everything around the records
-/// (headers, topic and partition fields, aborted transactions...).
-const FETCH_RESPONSE_OVERHEAD: usize = 256;
 
 /// How a [`Consumer`] reads its partition. Every field has a default (see
 /// [`ConsumerConfig::new`]).
@@ -273,126 +264,21 @@ impl<'a, R: Resolve, const BROKERS: usize> Consumer<'a, R, BROKERS> {
         let offset = match self.position {
             Position::Offset(o) => o,
             Position::Start(start) => {
-                let o = self.list_offset(start).await?;
+                let o = list_offset(&mut self.cluster, partition, start).await?;
                 self.position = Position::Offset(o);
                 o
             }
         };
-        let conn = self.cluster.leader_connection(partition).await?;
-        let version = self.cluster.conns[conn].version(ApiKey::Fetch)?;
-        let by_id = version >= FETCH_TOPIC_ID_VERSION;
-        let topic_id = self.cluster.topic_id();
-        if by_id && topic_id == Uuid::ZERO {
-            self.cluster.metadata.invalidate();
-            return Err(microkafka_core::Error::Malformed("Fetch v13+ needs the topic id").into());
-        }
-        let max_bytes = self.cluster.rx.len() - FETCH_RESPONSE_OVERHEAD;
-        let max_bytes = i32::try_from(max_bytes).unwrap_or(i32::MAX);
-        let leader_epoch = self
-            .cluster
-            .metadata
-            .partition(partition)
-            .map_or(-1, |p| p.leader_epoch);
-        let partitions = [FetchPartition {
-            partition,
-            current_leader_epoch: leader_epoch,
-            fetch_offset: offset,
-            last_fetched_epoch: -1,
-            log_start_offset: -1,
-            partition_max_bytes: max_bytes,
-            ..Default::default()
-        }];
-        let topics = [FetchTopic {
-            topic: self.config.topic,
-            topic_id,
-            partitions: Array::new(&partitions),
-        }];
-        let request = FetchRequest {
-            max_wait_ms: i32::try_from(self.config.max_wait.as_millis()).unwrap_or(i32::MAX),
+        let wait = FetchWait {
+            max_wait: self.config.max_wait,
             min_bytes: self.config.min_bytes,
-            max_bytes,
-            isolation_level: 0,
-            session_id: 0,
-            session_epoch: -1,
-            topics: Array::new(&topics),
-            ..Default::default()
         };
-        let node = self.cluster.conns[conn].node();
-        let topic = self.config.topic;
-        let base = self.cluster.rx.as_ptr() as usize;
-        let timeout = self.config.request_timeout + self.config.max_wait;
-        let cluster = &mut self.cluster;
-        let response: FetchResponse<'_> = cluster.conns[conn]
-            .request(&mut cluster.head, cluster.rx, &request, timeout)
-            .await?;
-        let context = |e: Error| e.with_api(ApiKey::Fetch).with_broker(node);
-        if response.error_code != ErrorCode::NONE {
-            return Err(context(ErrorKind::Kafka(response.error_code).into()));
-        }
-        let data = response
-            .partition(version, topic, topic_id, partition)
-            .ok_or(context(
-                microkafka_core::Error::Malformed(
-                    "the Fetch response does not mention the partition",
-                )
-                .into(),
-            ))?;
-        if data.error_code != ErrorCode::NONE {
-            return Err(context(ErrorKind::Kafka(data.error_code).into()));
-        }
-        self.high_watermark = data.high_watermark;
-        let records = data.records.unwrap_or_default();
-        // Where the records lie in the response buffer: kept as a range so
-        // the consumer can hand out records borrowing that buffer later.
-        let start = (records.as_ptr() as usize).wrapping_sub(base);
-        self.records = if records.is_empty() {
-            0..0
-        } else {
-            start..start + records.len()
-        };
+        let fetched = fetch_partition(&mut self.cluster, partition, offset, wait).await?;
+        self.high_watermark = fetched.high_watermark;
+        self.records = fetched.records;
         self.cursor = FetchCursor::new(offset);
         self.progressed = false;
         Ok(())
-    }
-
-    async fn list_offset(&mut self, start: StartOffset) -> Result<i64> {
-        let partition = self.config.partition;
-        let conn = self.cluster.leader_connection(partition).await?;
-        let node = self.cluster.conns[conn].node();
-        let partitions = [ListOffsetsPartition {
-            partition_index: partition,
-            current_leader_epoch: -1,
-            timestamp: start.list_offsets_timestamp(),
-            max_num_offsets: 1,
-        }];
-        let topics = [ListOffsetsTopic {
-            name: self.config.topic,
-            partitions: Array::new(&partitions),
-        }];
-        let request = ListOffsetsRequest {
-            replica_id: -1,
-            isolation_level: 0,
-            topics: Array::new(&topics),
-            timeout_ms: 0,
-        };
-        let response = self.cluster.request(conn, &request).await?;
-        let found = response
-            .topics
-            .iter()
-            .flat_map(|t| t.partitions.iter())
-            .find(|p| p.partition_index == partition)
-            .ok_or(
-                Error::from(microkafka_core::Error::Malformed(
-                    "the ListOffsets response does not mention the partition",
-                ))
-                .with_api(ApiKey::ListOffsets),
-            )?;
-        if found.error_code != ErrorCode::NONE {
-            return Err(Error::new(ErrorKind::Kafka(found.error_code))
-                .with_api(ApiKey::ListOffsets)
-                .with_broker(node));
-        }
-        Ok(found.offset)
     }
 
     /// The next record of the last fetch, or `None` when it is exhausted

@@ -19,6 +19,11 @@
 //!   [`FetchCursor`](microkafka_core::consumer::FetchCursor)), compressed
 //!   batches (`lz4`, `gzip`, `snappy` features) inflated into a caller
 //!   scratch buffer, offsets tracked.
+//! - [`GroupConsumer`]: a consumer group member (core's sans-IO group
+//!   [`Member`](microkafka_core::group::Member)): the partitions the group
+//!   assigns it fetched in turn, offsets committed, rebalances (eager or
+//!   cooperative) and coordinator moves handled inside `fetch`, static
+//!   membership for devices that reboot; fixed limits.
 //! - Brokers are reached by IP, by [`StaticHosts`], or by DNS through the
 //!   stack ([`StackResolver`] with the `dns` feature).
 //!
@@ -50,12 +55,15 @@ mod cluster;
 mod connection;
 mod consumer;
 mod error;
+mod fetch;
+mod group;
 mod producer;
 mod resolve;
 
 pub use cluster::{MAX_HOST_LEN, REQUEST_BUFFER_LEN};
 pub use consumer::{Consumer, ConsumerConfig};
 pub use error::{Error, ErrorKind, Result};
+pub use group::{GroupConsumer, GroupConsumerConfig, MAX_GROUP_MEMBERS};
 pub use microkafka_core::consumer::{ConsumedRecord, StartOffset};
 pub use microkafka_core::producer::Backoff;
 pub use microkafka_core::record::RecordHeader;
