@@ -8,12 +8,11 @@ use embassy_time::{Duration, Timer};
 use microkafka_core::client::MetadataCache;
 use microkafka_core::consumer::{ConsumedRecord, FetchCursor, FetchErrorAction, StartOffset};
 use microkafka_core::producer::Backoff;
-use microkafka_core::protocol::ApiKey;
 use microkafka_core::record::compression::Codecs;
 
 use crate::cluster::{Cluster, ClusterConfig};
-use crate::error::{Error, ErrorKind, Result};
-use crate::fetch::{fetch_partition, list_offset, FetchWait, FETCH_RESPONSE_OVERHEAD};
+use crate::error::{ErrorKind, Result};
+use crate::fetch::{check_fetch_buffer, fetch_partition, list_offset, next_fetched, FetchWait};
 use crate::fmt::debug;
 use crate::resolve::Resolve;
 
@@ -139,14 +138,7 @@ impl<'a, R: Resolve, const BROKERS: usize> Consumer<'a, R, BROKERS> {
         scratch: &'a mut [u8],
         config: ConsumerConfig<'a>,
     ) -> Result<Self> {
-        if fetch_buffer.len() <= FETCH_RESPONSE_OVERHEAD {
-            return Err(microkafka_core::Error::TooLarge {
-                what: "fetch overhead (the fetch buffer is too small)",
-                size: FETCH_RESPONSE_OVERHEAD + 1,
-                limit: fetch_buffer.len(),
-            }
-            .into());
-        }
+        check_fetch_buffer(fetch_buffer.len())?;
         let cluster = Cluster::new(
             [socket],
             resolver,
@@ -290,38 +282,19 @@ impl<'a, R: Resolve, const BROKERS: usize> Consumer<'a, R, BROKERS> {
     /// position stays at the record that could not be read.
     pub fn next_record(&mut self) -> Option<Result<ConsumedRecord<'_>>> {
         let records = self.cluster.rx.get(self.records.clone())?;
-        let next = self.cursor.next(records, &mut self.codecs, self.scratch);
+        let partition = self.config.partition;
+        let next = next_fetched(
+            &mut self.cursor,
+            records,
+            &mut self.codecs,
+            self.scratch,
+            &mut self.progressed,
+            partition,
+        );
         self.position = Position::Offset(self.cursor.next_offset());
-        match next {
-            Some(Ok(record)) => {
-                self.progressed = true;
-                Some(Ok(record))
-            }
-            Some(Err(e)) => {
-                self.records = 0..0;
-                Some(Err(Error::from(e)
-                    .with_api(ApiKey::Fetch)
-                    .with_partition(self.config.partition)))
-            }
-            None if self.cursor.truncated_tail() && !self.progressed && records.len() >= 12 => {
-                // A batch the fetch buffer cannot hold: fetching again
-                // would return the same part of it forever.
-                let size = records.get(8..12).map_or(0, |b| {
-                    i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize + 12
-                });
-                let limit = records.len();
-                self.records = 0..0;
-                Some(Err(Error::from(microkafka_core::Error::TooLarge {
-                    what: "record batch (the fetch buffer)",
-                    size,
-                    limit,
-                })
-                .with_partition(self.config.partition)))
-            }
-            None => {
-                self.records = 0..0;
-                None
-            }
+        if !matches!(next, Some(Ok(_))) {
+            self.records = 0..0;
         }
+        next
     }
 }

@@ -5,12 +5,13 @@
 use core::ops::Range;
 
 use embassy_time::Duration;
-use microkafka_core::consumer::StartOffset;
+use microkafka_core::consumer::{ConsumedRecord, FetchCursor, StartOffset};
 use microkafka_core::protocol::messages::{
     FetchPartition, FetchRequest, FetchResponse, FetchTopic, ListOffsetsPartition,
     ListOffsetsRequest, ListOffsetsTopic, FETCH_TOPIC_ID_VERSION,
 };
 use microkafka_core::protocol::ApiKey;
+use microkafka_core::record::compression::Codecs;
 use microkafka_core::wire::{Array, Uuid};
 use microkafka_core::ErrorCode;
 
@@ -170,4 +171,54 @@ pub(crate) async fn list_offset<
             .with_broker(node));
     }
     Ok(found.offset)
+}
+
+/// Checks that a fetch buffer has room for records besides the response's
+/// other fields.
+pub(crate) fn check_fetch_buffer(len: usize) -> Result<()> {
+    if len <= FETCH_RESPONSE_OVERHEAD {
+        return Err(microkafka_core::Error::TooLarge {
+            what: "fetch overhead (the fetch buffer is too small)",
+            size: FETCH_RESPONSE_OVERHEAD + 1,
+            limit: len,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// The next record of a fetch's `records` (partition `partition`), with
+/// errors in context; `progressed` says whether the fetch gave a record
+/// yet. `None` and errors end the fetch: the caller drops its records.
+pub(crate) fn next_fetched<'b>(
+    cursor: &mut FetchCursor,
+    records: &'b [u8],
+    codecs: &mut Codecs,
+    scratch: &'b mut [u8],
+    progressed: &mut bool,
+    partition: i32,
+) -> Option<Result<ConsumedRecord<'b>>> {
+    match cursor.next(records, codecs, scratch) {
+        Some(Ok(record)) => {
+            *progressed = true;
+            Some(Ok(record))
+        }
+        Some(Err(e)) => Some(Err(Error::from(e)
+            .with_api(ApiKey::Fetch)
+            .with_partition(partition))),
+        None if cursor.truncated_tail() && !*progressed && records.len() >= 12 => {
+            // A batch the fetch buffer cannot hold: fetching again would
+            // return the same part of it forever.
+            let size = records.get(8..12).map_or(0, |b| {
+                i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize + 12
+            });
+            Some(Err(Error::from(microkafka_core::Error::TooLarge {
+                what: "record batch (the fetch buffer)",
+                size,
+                limit: records.len(),
+            })
+            .with_partition(partition)))
+        }
+        None => None,
+    }
 }

@@ -27,7 +27,7 @@ use microkafka_core::record::compression::Codecs;
 
 use crate::cluster::{Cluster, ClusterConfig};
 use crate::error::{Error, ErrorKind, Result};
-use crate::fetch::{fetch_partition, list_offset, FetchWait, FETCH_RESPONSE_OVERHEAD};
+use crate::fetch::{check_fetch_buffer, fetch_partition, list_offset, next_fetched, FetchWait};
 use crate::fmt::debug;
 use crate::resolve::Resolve;
 
@@ -211,14 +211,7 @@ impl<'a, R: Resolve, const SOCKETS: usize, const PARTITIONS: usize, const BROKER
         leader_scratch: &'a mut [u32],
         config: GroupConsumerConfig<'a>,
     ) -> Result<Self> {
-        if fetch_buffer.len() <= FETCH_RESPONSE_OVERHEAD {
-            return Err(microkafka_core::Error::TooLarge {
-                what: "fetch overhead (the fetch buffer is too small)",
-                size: FETCH_RESPONSE_OVERHEAD + 1,
-                limit: fetch_buffer.len(),
-            }
-            .into());
-        }
+        check_fetch_buffer(fetch_buffer.len())?;
         let topics = [config.topic];
         let member = Member::new(
             &MemberConfig {
@@ -540,41 +533,24 @@ impl<'a, R: Resolve, const SOCKETS: usize, const PARTITIONS: usize, const BROKER
         self.stage_handed();
         let partition = self.reading?;
         let records = self.cluster.rx.get(self.records.clone())?;
-        let next = self.cursor.next(records, &mut self.codecs, self.scratch);
+        let next = next_fetched(
+            &mut self.cursor,
+            records,
+            &mut self.codecs,
+            self.scratch,
+            &mut self.progressed,
+            partition,
+        );
         let position = self.cursor.next_offset();
         if let Some(o) = self.owned.iter_mut().find(|o| o.partition == partition) {
             o.position = Position::Offset(position);
         }
-        match next {
-            Some(Ok(record)) => {
-                self.progressed = true;
-                self.handed = Some((partition, position));
-                Some(Ok(record))
-            }
-            Some(Err(e)) => {
-                self.records = 0..0;
-                Some(Err(Error::from(e)
-                    .with_api(ApiKey::Fetch)
-                    .with_partition(partition)))
-            }
-            None if self.cursor.truncated_tail() && !self.progressed && records.len() >= 12 => {
-                let size = records.get(8..12).map_or(0, |b| {
-                    i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize + 12
-                });
-                let limit = records.len();
-                self.records = 0..0;
-                Some(Err(Error::from(microkafka_core::Error::TooLarge {
-                    what: "record batch (the fetch buffer)",
-                    size,
-                    limit,
-                })
-                .with_partition(partition)))
-            }
-            None => {
-                self.records = 0..0;
-                None
-            }
+        if matches!(next, Some(Ok(_))) {
+            self.handed = Some((partition, position));
+        } else {
+            self.records = 0..0;
         }
+        next
     }
 
     /// Commits the offsets of the records handed out, and waits until the

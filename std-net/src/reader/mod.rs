@@ -335,14 +335,16 @@ impl Reader {
     /// mode it comes from any assigned partition and is not committed: see
     /// [`commit_messages`](Self::commit_messages).
     pub async fn fetch_message(&mut self) -> Result<FetchedMessage<'_>> {
-        if self.group.is_none() {
-            return self.fetch_partition_message().await;
+        match self.group.is_some() {
+            true => self.group_mut()?.fetch_message().await,
+            false => self.fetch_partition_message().await,
         }
-        let group = self
-            .group
+    }
+
+    fn group_mut(&mut self) -> Result<&mut group::GroupConsumer> {
+        self.group
             .as_mut()
-            .ok_or_else(|| Error::new(ErrorKind::Closed))?;
-        group.fetch_message().await
+            .ok_or_else(|| Error::new(ErrorKind::Closed))
     }
 
     async fn fetch_partition_message(&mut self) -> Result<FetchedMessage<'_>> {
@@ -421,14 +423,10 @@ impl Reader {
     /// zero, else with the next periodic commit. Without a group there is
     /// nothing to commit, so this is [`fetch_message`](Self::fetch_message).
     pub async fn read_message(&mut self) -> Result<FetchedMessage<'_>> {
-        if self.group.is_none() {
-            return self.fetch_partition_message().await;
+        match self.group.is_some() {
+            true => self.group_mut()?.read_message().await,
+            false => self.fetch_partition_message().await,
         }
-        let group = self
-            .group
-            .as_mut()
-            .ok_or_else(|| Error::new(ErrorKind::Closed))?;
-        group.read_message().await
     }
 
     /// Group mode: commits these messages (each one's offset + 1, the next

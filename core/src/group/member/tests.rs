@@ -13,7 +13,7 @@ use super::*;
 use crate::group::{CooperativeSticky, Range};
 use crate::protocol::messages::*;
 use crate::protocol::{Message, Request};
-use crate::wire::{Reader, Writer};
+use crate::wire::{Array, Reader, Wire, Writer};
 
 type M = Member<2, 16>;
 
