@@ -54,7 +54,7 @@ impl<const TOPICS: usize, const PARTITIONS: usize> Member<TOPICS, PARTITIONS> {
             return Ok(());
         }
         self.find_attempts = self.find_attempts.saturating_add(1);
-        self.find_at = now + self.backoff.delay(self.find_attempts);
+        self.find_at = now.saturating_add(self.backoff.delay(self.find_attempts));
         self.notice(Notice::Error {
             api: ApiKey::FindCoordinator,
             error,
@@ -130,7 +130,7 @@ impl<const TOPICS: usize, const PARTITIONS: usize> Member<TOPICS, PARTITIONS> {
                 self.apply_assignment(r.assignment)?;
                 self.phase = Phase::Stable;
                 self.owned_generation = self.generation;
-                self.heartbeat_at = now + self.heartbeat_interval;
+                self.heartbeat_at = now.saturating_add(self.heartbeat_interval);
                 self.heartbeat_ok = now;
                 self.notice(Notice::Joined {
                     generation: self.generation,
@@ -282,7 +282,7 @@ impl<const TOPICS: usize, const PARTITIONS: usize> Member<TOPICS, PARTITIONS> {
         match retry {
             Some(error) => {
                 self.offsets_attempts = self.offsets_attempts.saturating_add(1);
-                self.offsets_at = now + self.backoff.delay(self.offsets_attempts);
+                self.offsets_at = now.saturating_add(self.backoff.delay(self.offsets_attempts));
                 self.commit_requested = true;
                 self.notice(Notice::Error {
                     api: ApiKey::OffsetCommit,
@@ -380,7 +380,7 @@ impl<const TOPICS: usize, const PARTITIONS: usize> Member<TOPICS, PARTITIONS> {
         match error {
             Some(error) => {
                 self.offsets_attempts = self.offsets_attempts.saturating_add(1);
-                self.offsets_at = now + self.backoff.delay(self.offsets_attempts);
+                self.offsets_at = now.saturating_add(self.backoff.delay(self.offsets_attempts));
                 if is_coordinator_gone(error) {
                     self.coordinator_lost(now, ApiKey::OffsetFetch, error);
                 } else {

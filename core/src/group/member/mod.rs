@@ -364,7 +364,7 @@ impl<const TOPICS: usize, const PARTITIONS: usize> Member<TOPICS, PARTITIONS> {
             offsets_attempts: 0,
             heartbeat_at: now,
             heartbeat_ok: now,
-            commit_at: now + config.commit_interval,
+            commit_at: now.saturating_add(config.commit_interval),
             commit_requested: false,
             slots: Vec::new(),
             notices: Deque::new(),
@@ -650,7 +650,7 @@ impl<const TOPICS: usize, const PARTITIONS: usize> Member<TOPICS, PARTITIONS> {
             }
         }
         if self.phase == Phase::Stable && self.coordinator.is_some() {
-            consider(self.heartbeat_ok + self.session_timeout);
+            consider(self.heartbeat_ok.saturating_add(self.session_timeout));
         }
         if self.offsets_lane.is_none() && self.coordinator.is_some() && !self.is_closed() {
             if self.slots.iter().any(|s| {
@@ -684,7 +684,7 @@ impl<const TOPICS: usize, const PARTITIONS: usize> Member<TOPICS, PARTITIONS> {
         }
         if self.phase == Phase::Stable
             && self.coordinator.is_some()
-            && now >= self.heartbeat_ok + self.session_timeout
+            && now >= self.heartbeat_ok.saturating_add(self.session_timeout)
         {
             self.heartbeat_ok = now;
             self.coordinator_lost(now, ApiKey::Heartbeat, ErrorCode::REQUEST_TIMED_OUT);
@@ -920,13 +920,15 @@ impl<const TOPICS: usize, const PARTITIONS: usize> Member<TOPICS, PARTITIONS> {
     fn start(&mut self, now: Duration, plan: Plan, id: RequestId) {
         self.next_id = self.next_id.wrapping_add(1).max(1);
         let wait = match plan {
-            Plan::JoinGroup | Plan::SyncGroup => self.rebalance_timeout + self.request_timeout,
+            Plan::JoinGroup | Plan::SyncGroup => {
+                self.rebalance_timeout.saturating_add(self.request_timeout)
+            }
             _ => self.request_timeout,
         };
         let f = InFlight {
             id: id.0,
             api: plan.api(),
-            deadline: now + wait,
+            deadline: now.saturating_add(wait),
             generation: self.generation,
         };
         match plan {
@@ -936,7 +938,7 @@ impl<const TOPICS: usize, const PARTITIONS: usize> Member<TOPICS, PARTITIONS> {
                         self.slots[i].committing = self.slots[i].position;
                     }
                 }
-                self.commit_at = now + self.commit_interval;
+                self.commit_at = now.saturating_add(self.commit_interval);
                 self.offsets_lane = Some(f);
             }
             Plan::OffsetFetch => {
@@ -950,7 +952,7 @@ impl<const TOPICS: usize, const PARTITIONS: usize> Member<TOPICS, PARTITIONS> {
                 self.group_lane = Some(f);
             }
             Plan::Heartbeat => {
-                self.heartbeat_at = now + self.heartbeat_interval;
+                self.heartbeat_at = now.saturating_add(self.heartbeat_interval);
                 self.group_lane = Some(f);
             }
             Plan::FindCoordinator | Plan::SyncGroup | Plan::LeaveGroup => self.group_lane = Some(f),
@@ -1006,7 +1008,7 @@ impl<const TOPICS: usize, const PARTITIONS: usize> Member<TOPICS, PARTITIONS> {
         self.join_reason = reason;
         self.join_at = if delay {
             self.join_attempts = self.join_attempts.saturating_add(1);
-            now + self.backoff.delay(self.join_attempts)
+            now.saturating_add(self.backoff.delay(self.join_attempts))
         } else {
             now
         };
@@ -1034,7 +1036,7 @@ impl<const TOPICS: usize, const PARTITIONS: usize> Member<TOPICS, PARTITIONS> {
     /// for them).
     fn offsets_failed(&mut self, now: Duration, error: ErrorCode) {
         self.offsets_attempts = self.offsets_attempts.saturating_add(1);
-        self.offsets_at = now + self.backoff.delay(self.offsets_attempts);
+        self.offsets_at = now.saturating_add(self.backoff.delay(self.offsets_attempts));
         if self.offsets_attempts >= REVOKED_COMMIT_ATTEMPTS {
             for s in self.slots.iter_mut() {
                 if s.stage == Stage::Revoked && s.committing >= 0 {
@@ -1081,7 +1083,7 @@ impl<const TOPICS: usize, const PARTITIONS: usize> Member<TOPICS, PARTITIONS> {
         match f.api {
             ApiKey::FindCoordinator => {
                 self.find_attempts = self.find_attempts.saturating_add(1);
-                self.find_at = now + self.backoff.delay(self.find_attempts);
+                self.find_at = now.saturating_add(self.backoff.delay(self.find_attempts));
                 self.notice(Notice::Error {
                     api: f.api,
                     error: ErrorCode::NETWORK_EXCEPTION,

@@ -1279,3 +1279,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn huge_durations_saturate() {
+    let cfg = MemberConfig {
+        session_timeout: Duration::MAX,
+        rebalance_timeout: Duration::MAX,
+        heartbeat_interval: Duration::MAX,
+        commit_interval: Duration::MAX,
+        request_timeout: Duration::MAX,
+        ..MemberConfig::new("g", &["t"])
+    };
+    let mut m = M::new(&cfg, ms(5)).unwrap();
+    let now = join_follower(&mut m, ms(5), 1, "range", &[("t", &[0])], 0);
+    m.handle_timeout(now);
+    assert!(m.poll_timeout().is_some());
+    assert!(poll(&mut m, now).is_none());
+}
