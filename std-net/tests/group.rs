@@ -613,6 +613,23 @@ async fn group_configuration_is_checked() {
     for config in bad {
         assert!(Reader::new(config.clone()).is_err(), "{config:?}");
     }
+    // A group refusing the member for good is an error, then the end.
+    let mut refused = Reader::new(ReaderConfig {
+        session_timeout: Duration::from_millis(50), // below the broker's minimum
+        ..ReaderConfig::group(&[&brokers], "refused", &[TOPIC])
+    })
+    .unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(10), refused.fetch_message())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::INVALID_SESSION_TIMEOUT), "{e}");
+    assert!(
+        refused.fetch_message().await.is_err(),
+        "no new member rejoins"
+    );
+    assert!(refused.close().await.is_ok());
+
     // Without a group there is nothing to commit.
     let mut plain = Reader::new(ReaderConfig::new(&[&brokers], TOPIC, 0)).unwrap();
     assert!(plain.commit_offsets(&[(TOPIC, 0, 1)]).await.is_err());

@@ -164,6 +164,9 @@ pub(crate) struct GroupConsumer {
     /// `read_message` was interrupted before its synchronous commit
     /// finished: the next call commits and returns the same message.
     redeliver: bool,
+    /// The group task ended (closed, or refused for good): no new member
+    /// is started behind the application's back.
+    ended: bool,
 }
 
 impl std::fmt::Debug for GroupConsumer {
@@ -224,6 +227,7 @@ impl GroupConsumer {
             codecs: Codecs::new(),
             scratch: Vec::new(),
             redeliver: false,
+            ended: false,
         })
     }
 
@@ -250,6 +254,9 @@ impl GroupConsumer {
     }
 
     fn start(&mut self) -> Result<&mut Running> {
+        if self.ended {
+            return Err(Error::new(ErrorKind::Closed));
+        }
         if self.running.is_none() {
             if self.scratch.len() < self.config.max_decompressed_bytes {
                 self.scratch = vec![0; self.config.max_decompressed_bytes];
@@ -354,6 +361,7 @@ impl GroupConsumer {
                 Some((None, Ok(chunk))) => self.shared.give_buffer(chunk.response.into_buf()),
                 None => {
                     self.running = None;
+                    self.ended = true;
                     return Err(Error::new(ErrorKind::Closed));
                 }
             }
@@ -458,6 +466,7 @@ impl GroupConsumer {
     /// Commits what is marked, leaves the group and stops.
     pub(crate) async fn close(&mut self) -> Result<()> {
         self.finish_chunk();
+        self.ended = true;
         let Some(running) = self.running.take() else {
             return Ok(());
         };

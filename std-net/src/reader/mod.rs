@@ -511,7 +511,7 @@ impl Reader {
             wait_time: c.wait_time.take(),
             fetch_size: c.fetch_size.take(),
             fetch_bytes: c.fetch_bytes.take(),
-            offset: self.offset,
+            offset: self.offset(),
             lag: self.lag(),
             min_bytes: cfg.min_bytes,
             max_bytes: cfg.max_bytes,
