@@ -150,9 +150,9 @@ struct Chunk {
     high_water_mark: i64,
 }
 
-/// A partition consumer (kafka-go's `Reader` without a group): prefetches,
-/// survives leader moves and reconnects, and hands out messages that
-/// borrow its buffers.
+/// A partition consumer or a consumer group member (kafka-go's `Reader`):
+/// prefetches, survives leader moves and reconnects, and hands out
+/// messages that borrow its buffers.
 ///
 /// ```no_run
 /// # async fn demo() -> microkafka_std::Result<()> {
@@ -161,6 +161,25 @@ struct Chunk {
 /// loop {
 ///     let m = reader.fetch_message().await?;
 ///     println!("{}@{}: {:?}", m.partition, m.offset, m.value);
+/// }
+/// # }
+/// ```
+///
+/// In a group (kafka-go's `GroupID`), with cooperative rebalancing and
+/// offsets committed every second:
+///
+/// ```no_run
+/// # async fn demo() -> microkafka_std::Result<()> {
+/// use std::time::Duration;
+/// use microkafka_std::{GroupBalancer, Reader, ReaderConfig};
+/// let mut reader = Reader::new(ReaderConfig {
+///     group_balancers: vec![GroupBalancer::CooperativeSticky],
+///     commit_interval: Duration::from_secs(1),
+///     ..ReaderConfig::group(&["localhost:9092"], "billing", &["orders"])
+/// })?;
+/// loop {
+///     let m = reader.read_message().await?; // marked for the next commit
+///     println!("{}[{}]@{}", m.topic, m.partition, m.offset);
 /// }
 /// # }
 /// ```
