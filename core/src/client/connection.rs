@@ -172,10 +172,7 @@ impl<const MAX_IN_FLIGHT: usize> Connection<MAX_IN_FLIGHT> {
     /// [`Error::BufferTooSmall`], or [`Error::TooLarge`] when `MAX_IN_FLIGHT`
     /// requests are already waiting.
     pub fn encode<'r, R: Request<'r>>(&mut self, buf: &mut [u8], request: &R) -> Result<Sent> {
-        let version = match &self.negotiation {
-            Negotiation::Done(v) => v.version(R::API_KEY)?,
-            _ => return Err(Error::Malformed("API versions are not negotiated yet")),
-        };
+        let version = self.negotiated(R::API_KEY)?;
         self.send(buf, request, version, true)
     }
 
@@ -186,11 +183,16 @@ impl<const MAX_IN_FLIGHT: usize> Connection<MAX_IN_FLIGHT> {
         buf: &mut [u8],
         request: &R,
     ) -> Result<Sent> {
-        let version = match &self.negotiation {
-            Negotiation::Done(v) => v.version(R::API_KEY)?,
-            _ => return Err(Error::Malformed("API versions are not negotiated yet")),
-        };
+        let version = self.negotiated(R::API_KEY)?;
         self.send(buf, request, version, false)
+    }
+
+    /// The version agreed for `api`, or why there is none.
+    fn negotiated(&self, api: ApiKey) -> Result<i16> {
+        match &self.negotiation {
+            Negotiation::Done(v) => v.version(api),
+            _ => Err(Error::Malformed("API versions are not negotiated yet")),
+        }
     }
 
     fn send<'r, R: Request<'r>>(

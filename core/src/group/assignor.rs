@@ -194,11 +194,12 @@ impl<'s> Tables<'s> {
             .min_by_key(|&m| self.counts[m as usize])
     }
 
-    fn emit(
+    /// Emits the owner table, holding back partitions whose owner changed
+    /// (their previous owner must revoke them first, KIP-429); returns how many.
+    fn emit_cooperative(
         &self,
         topics: &[TopicPartitions<'_>],
         sink: &mut dyn AssignmentSink,
-        skip_moved: bool,
     ) -> Result<usize> {
         let mut held_back = 0;
         for gp in 0..self.owner.len() {
@@ -206,7 +207,7 @@ impl<'s> Tables<'s> {
             if owner == NONE {
                 continue;
             }
-            if skip_moved && self.previous[gp] != NONE && self.previous[gp] != owner {
+            if self.previous[gp] != NONE && self.previous[gp] != owner {
                 held_back += 1;
                 continue;
             }
@@ -439,7 +440,7 @@ impl Assignor for CooperativeSticky {
         }
 
         // 4. Emit, holding back partitions that change owner.
-        tables.emit(topics, sink, true)
+        tables.emit_cooperative(topics, sink)
     }
 }
 
