@@ -7,9 +7,9 @@ use embassy_net::IpEndpoint;
 use embassy_time::Duration;
 use heapless::String;
 use microkafka_core::client::MetadataCache;
-use microkafka_core::protocol::messages::{MetadataRequest, MetadataRequestTopic};
+use microkafka_core::protocol::fixed::{self, MetadataV4};
 use microkafka_core::protocol::{ApiKey, Request};
-use microkafka_core::wire::{Array, Uuid};
+use microkafka_core::wire::Writer;
 use microkafka_core::ErrorCode;
 
 use crate::connection::BrokerConnection;
@@ -79,11 +79,6 @@ impl<'a, R: Resolve, const CONNS: usize, const BROKERS: usize, const PARTITIONS:
             config,
             uses: 0,
         })
-    }
-
-    /// The topic id from metadata (zero when unknown).
-    pub(crate) fn topic_id(&self) -> Uuid {
-        self.metadata.topic_id()
     }
 
     /// Closes every connection, delivering what was written first.
@@ -176,7 +171,8 @@ impl<'a, R: Resolve, const CONNS: usize, const BROKERS: usize, const PARTITIONS:
             .ok_or(Error::new(ErrorKind::NoBroker))
     }
 
-    /// Sends `request` on connection `i`; the response borrows the response buffer.
+    /// Sends `request` on connection `i` at the highest version agreed; the
+    /// response borrows the response buffer.
     pub(crate) async fn request<'q, Q: Request<'q>>(
         &mut self,
         i: usize,
@@ -184,7 +180,21 @@ impl<'a, R: Resolve, const CONNS: usize, const BROKERS: usize, const PARTITIONS:
     ) -> Result<Q::Response<'_>> {
         let timeout = self.config.request_timeout;
         let conn = self.conns.get_mut(i).ok_or(ErrorKind::ConnectionLost)?;
-        conn.request(&mut self.head, self.rx, request, timeout)
+        conn.request(&mut self.head, self.rx, request, None, timeout)
+            .await
+    }
+
+    /// Sends a request whose body `body` writes at a fixed `version` on
+    /// connection `i`; returns the answer's body (in the response buffer).
+    pub(crate) async fn request_fixed(
+        &mut self,
+        i: usize,
+        api_version: (ApiKey, i16),
+        body: &mut dyn FnMut(&mut Writer<'_>) -> microkafka_core::Result<()>,
+    ) -> Result<&[u8]> {
+        let timeout = self.config.request_timeout;
+        let conn = self.conns.get_mut(i).ok_or(ErrorKind::ConnectionLost)?;
+        conn.request_fixed(&mut self.head, self.rx, api_version, body, timeout)
             .await
     }
 
@@ -239,23 +249,19 @@ impl<'a, R: Resolve, const CONNS: usize, const BROKERS: usize, const PARTITIONS:
 
     async fn metadata_from(&mut self, i: usize) -> Result<ErrorCode> {
         let topic = self.config.topic;
-        let topics = [MetadataRequestTopic {
-            topic_id: Uuid::ZERO,
-            name: Some(topic),
-        }];
-        let request = MetadataRequest {
-            topics: Some(Array::new(&topics)),
-            allow_auto_topic_creation: true,
-            ..Default::default()
-        };
         let node = self.conns[i].node();
         let timeout = self.config.request_timeout;
-        let response = self.conns[i]
-            .request(&mut self.head, self.rx, &request, timeout)
+        let body = self.conns[i]
+            .request_fixed(
+                &mut self.head,
+                self.rx,
+                (ApiKey::Metadata, fixed::METADATA),
+                &mut |w| fixed::encode_metadata_request(w, topic),
+                timeout,
+            )
             .await?;
-        let code = self
-            .metadata
-            .update(&response, topic)
+        let code = MetadataV4::decode(body, topic)
+            .and_then(|response| self.metadata.update_fixed(&response))
             .map_err(|e| Error::from(e).with_api(ApiKey::Metadata).with_broker(node))?;
         debug!(
             "microkafka: metadata: {:?} partitions, {:?} brokers",

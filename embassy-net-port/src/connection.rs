@@ -8,18 +8,13 @@ use embassy_time::{with_timeout, Duration};
 use embedded_io_async::{Read, ReadExactError, Write};
 use microkafka_core::client::{Connection, Received};
 use microkafka_core::group::GroupRequest;
-use microkafka_core::producer::splice_records;
-use microkafka_core::protocol::messages::{
-    PartitionProduceData, ProduceRequest, ProduceResponse, TopicProduceData,
-};
-use microkafka_core::protocol::{ApiKey, Request};
-use microkafka_core::wire::Array;
+use microkafka_core::protocol::fixed::{self, ApiVersionsV0, ProducedV3};
+use microkafka_core::protocol::frame::extend_frame;
+use microkafka_core::protocol::{ApiKey, NegotiatedVersions, Request};
+use microkafka_core::wire::Writer;
 use microkafka_core::ErrorCode;
 
 use crate::error::{Error, ErrorKind, Result};
-
-/// How many ApiVersions attempts (KIP-511 fallbacks) before giving up.
-const MAX_API_VERSIONS_ATTEMPTS: usize = 3;
 
 /// The outcome of a Produce for the one partition it carried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,6 +127,8 @@ impl<'a> BrokerConnection<'a> {
         }
     }
 
+    /// Agrees versions with ApiVersions v0, read with core's fixed-version
+    /// codec (the general ApiVersions codec is not linked into a firmware).
     async fn negotiate(
         &mut self,
         client_id: Option<&str>,
@@ -140,20 +137,23 @@ impl<'a> BrokerConnection<'a> {
         rx: &mut [u8],
     ) -> Result<Connection<1>> {
         let mut state = Connection::new(client_id)?;
-        for _ in 0..MAX_API_VERSIONS_ATTEMPTS {
-            let sent = state.start(head)?;
-            let n = self
-                .roundtrip([&head[..sent.len], &[], &[]], rx, true, timeout)
-                .await?;
-            state.receive(&rx[..n])?;
-            if state.is_ready() {
-                return Ok(state);
-            }
+        let sent = state.encode_with(
+            head,
+            ApiKey::ApiVersions,
+            fixed::API_VERSIONS,
+            true,
+            &mut |_| Ok(()),
+        )?;
+        let n = self
+            .roundtrip([&head[..sent.len], &[]], rx, true, timeout)
+            .await?;
+        let received = state.receive_unapplied(&rx[..n])?;
+        let answer = ApiVersionsV0::decode(received.body)?;
+        if answer.error_code != ErrorCode::NONE {
+            return Err(ErrorKind::Kafka(answer.error_code).into());
         }
-        Err(
-            microkafka_core::Error::Malformed("the broker refused every ApiVersions version")
-                .into(),
-        )
+        state.set_versions(NegotiatedVersions::from_ranges(answer.ranges()));
+        Ok(state)
     }
 
     /// The one place bytes move: writes a request frame given in `parts`,
@@ -162,7 +162,7 @@ impl<'a> BrokerConnection<'a> {
     /// connection: the byte stream cannot be trusted after it.
     async fn roundtrip(
         &mut self,
-        parts: [&[u8]; 3],
+        parts: [&[u8]; 2],
         rx: &mut [u8],
         answered: bool,
         timeout: Duration,
@@ -188,20 +188,26 @@ impl<'a> BrokerConnection<'a> {
         result
     }
 
-    /// Sends `request` (encoded in `head`) and decodes its response from `rx`.
+    /// Sends `request` (encoded in `head` at `version`, or the highest
+    /// agreed when `None`) and decodes its response from `rx`.
     pub(crate) async fn request<'r, 'q, Q: Request<'q>>(
         &mut self,
         head: &mut [u8],
         rx: &'r mut [u8],
         request: &Q,
+        version: Option<i16>,
         timeout: Duration,
     ) -> Result<Q::Response<'r>> {
         let node = self.node;
         let context = |e: Error| e.with_api(Q::API_KEY).with_broker(node);
         let state = self.state.as_mut().ok_or(ErrorKind::ConnectionLost)?;
-        let sent = state.encode(head, request).map_err(|e| context(e.into()))?;
+        let sent = match version {
+            Some(v) => state.encode_at(head, request, v),
+            None => state.encode(head, request),
+        };
+        let sent = sent.map_err(|e| context(e.into()))?;
         let n = self
-            .roundtrip([&head[..sent.len], &[], &[]], rx, true, timeout)
+            .roundtrip([&head[..sent.len], &[]], rx, true, timeout)
             .await
             .map_err(context)?;
         let rx: &'r [u8] = rx;
@@ -209,6 +215,30 @@ impl<'a> BrokerConnection<'a> {
             .received(&rx[..n])
             .and_then(|r| Ok(r.decode::<Q::Response<'r>>()?));
         decoded.map_err(context)
+    }
+
+    /// Sends a request whose body `body` writes at `version` (a core
+    /// fixed-version codec) and returns the answer's body, in `rx`.
+    pub(crate) async fn request_fixed<'r>(
+        &mut self,
+        head: &mut [u8],
+        rx: &'r mut [u8],
+        (api, version): (ApiKey, i16),
+        body: &mut dyn FnMut(&mut Writer<'_>) -> microkafka_core::Result<()>,
+        timeout: Duration,
+    ) -> Result<&'r [u8]> {
+        let node = self.node;
+        let context = |e: Error| e.with_api(api).with_broker(node);
+        let state = self.state.as_mut().ok_or(ErrorKind::ConnectionLost)?;
+        let sent = state
+            .encode_with(head, api, version, true, body)
+            .map_err(|e| context(e.into()))?;
+        let n = self
+            .roundtrip([&head[..sent.len], &[]], rx, true, timeout)
+            .await
+            .map_err(context)?;
+        let rx: &'r [u8] = rx;
+        self.received(&rx[..n]).map(|r| r.body).map_err(context)
     }
 
     /// Sends a consumer-group request (encoded into `frame` at the version
@@ -229,7 +259,7 @@ impl<'a> BrokerConnection<'a> {
             .encode(state, frame)
             .map_err(|e| context(e.into()))?;
         let n = self
-            .roundtrip([&frame[..sent.len], &[], &[]], rx, true, timeout)
+            .roundtrip([&frame[..sent.len], &[]], rx, true, timeout)
             .await
             .map_err(context)?;
         let rx: &'r [u8] = rx;
@@ -239,7 +269,7 @@ impl<'a> BrokerConnection<'a> {
     /// Matches a response frame to its request (an error drops the connection).
     fn received<'b>(&mut self, frame: &'b [u8]) -> Result<Received<'b>> {
         let received = match self.state.as_mut() {
-            Some(state) => state.receive(frame),
+            Some(state) => state.receive_unapplied(frame),
             None => Err(microkafka_core::Error::Malformed("not connected")),
         };
         if received.is_err() {
@@ -268,29 +298,21 @@ impl<'a> BrokerConnection<'a> {
                 .with_partition(partition)
         };
         let state = self.state.as_mut().ok_or(ErrorKind::ConnectionLost)?;
-        let parts = [PartitionProduceData {
-            index: partition,
-            records: Some(&[]),
-        }];
-        let topics = [TopicProduceData {
-            name: topic,
-            partition_data: Array::new(&parts),
-        }];
-        let request = ProduceRequest {
-            transactional_id: None,
-            acks,
-            timeout_ms: i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX),
-            topic_data: Array::new(&topics),
-        };
-        let sent = if acks == 0 {
-            state.encode_unanswered(head, &request)
-        } else {
-            state.encode(head, &request)
-        };
-        let spliced = sent
-            .and_then(|sent| splice_records(head, sent.len, sent.version, batch.len()))
+        let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        let sent = state
+            .encode_with(head, ApiKey::Produce, fixed::PRODUCE, acks != 0, &mut |w| {
+                fixed::encode_produce_request_head(
+                    w,
+                    acks,
+                    timeout_ms,
+                    topic,
+                    partition,
+                    batch.len(),
+                )
+            })
+            .and_then(|sent| extend_frame(head, batch.len()).map(|()| sent))
             .map_err(|e| context(e.into()))?;
-        let frame = [&head[..spliced.head_len], batch, &head[spliced.tail]];
+        let frame = [&head[..sent.len], batch];
         // The broker waits up to `timeout` for replicas: give it a moment more.
         let n = self
             .roundtrip(frame, rx, acks != 0, timeout + Duration::from_secs(1))
@@ -300,16 +322,7 @@ impl<'a> BrokerConnection<'a> {
             return Ok(None);
         }
         let answer = self.received(&rx[..n]).and_then(|received| {
-            let response: ProduceResponse<'_> = received.decode()?;
-            let answer = response
-                .responses
-                .iter()
-                .filter(|t| t.name == topic)
-                .flat_map(|t| t.partition_responses.iter())
-                .find(|p| p.index == partition)
-                .ok_or(microkafka_core::Error::Malformed(
-                    "the Produce response does not mention the partition",
-                ))?;
+            let answer = ProducedV3::decode(received.body, topic, partition)?;
             Ok(Produced {
                 error_code: answer.error_code,
                 base_offset: answer.base_offset,

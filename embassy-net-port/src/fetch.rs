@@ -53,13 +53,13 @@ pub(crate) async fn fetch_partition<
     wait: FetchWait,
 ) -> Result<Fetched> {
     let conn = cluster.leader_connection(partition).await?;
-    let version = cluster.conns[conn].version(ApiKey::Fetch)?;
-    let by_id = version >= FETCH_TOPIC_ID_VERSION;
-    let topic_id = cluster.topic_id();
-    if by_id && topic_id == Uuid::ZERO {
-        cluster.metadata.invalidate();
-        return Err(microkafka_core::Error::Malformed("Fetch v13+ needs the topic id").into());
-    }
+    // Metadata is read at v4 (core's fixed version), which carries no topic
+    // ids: Fetch names the topic, so it stays below v13 (every broker from
+    // 0.11 to 4.x accepts v4..=v12 between them).
+    let version = cluster.conns[conn]
+        .version(ApiKey::Fetch)?
+        .min(FETCH_TOPIC_ID_VERSION - 1);
+    let topic_id = Uuid::ZERO;
     let max_bytes = cluster.rx.len().saturating_sub(FETCH_RESPONSE_OVERHEAD);
     let max_bytes = i32::try_from(max_bytes).unwrap_or(i32::MAX);
     let leader_epoch = cluster
@@ -95,7 +95,13 @@ pub(crate) async fn fetch_partition<
     let base = cluster.rx.as_ptr() as usize;
     let timeout = cluster.config.request_timeout + wait.max_wait;
     let response: FetchResponse<'_> = cluster.conns[conn]
-        .request(&mut cluster.head, cluster.rx, &request, timeout)
+        .request(
+            &mut cluster.head,
+            cluster.rx,
+            &request,
+            Some(version),
+            timeout,
+        )
         .await?;
     let context = |e: Error| e.with_api(ApiKey::Fetch).with_broker(node);
     if response.error_code != ErrorCode::NONE {

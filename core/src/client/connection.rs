@@ -3,11 +3,13 @@
 use heapless::{Deque, String};
 
 use crate::error::{Error, Result};
-use crate::protocol::frame::{encode_request, peek_correlation_id, ResponseHeader};
+use crate::protocol::frame::{
+    encode_request, encode_request_with, peek_correlation_id, RequestHeader, ResponseHeader,
+};
 use crate::protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use crate::protocol::versions::codec_versions;
 use crate::protocol::{ApiKey, Message, NegotiatedVersions, Request, Response};
-use crate::wire::{Reader, Wire};
+use crate::wire::{Reader, Wire, Writer};
 use crate::ErrorCode;
 
 /// The name microkafka gives brokers in ApiVersions v3+ (KIP-511).
@@ -176,6 +178,21 @@ impl<const MAX_IN_FLIGHT: usize> Connection<MAX_IN_FLIGHT> {
         self.send(buf, request, version, true)
     }
 
+    /// Like [`encode`](Self::encode) at a given `version` (lower than the
+    /// highest agreed, e.g. Fetch below v13 when the topic id is unknown).
+    ///
+    /// Errors: as [`encode`](Self::encode), and [`Error::NoCommonVersion`]
+    /// when the broker or microkafka does not accept `version`.
+    pub fn encode_at<'r, R: Request<'r>>(
+        &mut self,
+        buf: &mut [u8],
+        request: &R,
+        version: i16,
+    ) -> Result<Sent> {
+        self.require(R::API_KEY, version)?;
+        self.send(buf, request, version, true)
+    }
+
     /// Like [`encode`](Self::encode) for a request the broker will not answer
     /// (Produce with `acks = 0`): nothing is queued for it.
     pub fn encode_unanswered<'r, R: Request<'r>>(
@@ -187,10 +204,57 @@ impl<const MAX_IN_FLIGHT: usize> Connection<MAX_IN_FLIGHT> {
         self.send(buf, request, version, false)
     }
 
+    /// Encodes a request whose body `body` writes, at `version` (a
+    /// [fixed-version](crate::protocol::fixed) codec's): the header, size
+    /// prefix and correlation are this connection's. `answered = false` for a
+    /// request the broker will not answer (Produce with `acks = 0`).
+    ///
+    /// ApiVersions may be sent at any time (it is how versions are agreed);
+    /// any other `api` must be [negotiated](Self::set_versions) to accept
+    /// `version`. Errors: as [`encode`](Self::encode).
+    pub fn encode_with(
+        &mut self,
+        buf: &mut [u8],
+        api: ApiKey,
+        version: i16,
+        answered: bool,
+        body: &mut dyn FnMut(&mut Writer<'_>) -> Result<()>,
+    ) -> Result<Sent> {
+        if api != ApiKey::ApiVersions {
+            self.require(api, version)?;
+        }
+        let correlation_id = self.reserve(answered)?;
+        let header = RequestHeader {
+            api_key: api.key(),
+            api_version: version,
+            correlation_id,
+            client_id: self.client_id.as_deref(),
+        };
+        let len = encode_request_with(buf, &header, body)?;
+        Ok(self.commit(correlation_id, api, version, len, answered))
+    }
+
+    /// Records versions agreed outside this state machine (a client that
+    /// reads the ApiVersions answer with a fixed-version codec, through
+    /// [`receive_unapplied`](Self::receive_unapplied)); the connection is
+    /// then ready.
+    pub fn set_versions(&mut self, versions: NegotiatedVersions) {
+        self.negotiation = Negotiation::Done(versions);
+    }
+
     /// The version agreed for `api`, or why there is none.
     fn negotiated(&self, api: ApiKey) -> Result<i16> {
+        self.agreed()?.version(api)
+    }
+
+    /// Checks that `version` of `api` was agreed.
+    fn require(&self, api: ApiKey, version: i16) -> Result<()> {
+        self.agreed()?.require(api, version)
+    }
+
+    fn agreed(&self) -> Result<&NegotiatedVersions> {
         match &self.negotiation {
-            Negotiation::Done(v) => v.version(api),
+            Negotiation::Done(v) => Ok(v),
             _ => Err(Error::Malformed("API versions are not negotiated yet")),
         }
     }
@@ -202,14 +266,7 @@ impl<const MAX_IN_FLIGHT: usize> Connection<MAX_IN_FLIGHT> {
         version: i16,
         answered: bool,
     ) -> Result<Sent> {
-        if answered && self.in_flight.is_full() {
-            return Err(Error::TooLarge {
-                what: "requests in flight",
-                size: MAX_IN_FLIGHT + 1,
-                limit: MAX_IN_FLIGHT,
-            });
-        }
-        let correlation_id = self.next_correlation_id;
+        let correlation_id = self.reserve(answered)?;
         let len = encode_request(
             buf,
             correlation_id,
@@ -217,21 +274,45 @@ impl<const MAX_IN_FLIGHT: usize> Connection<MAX_IN_FLIGHT> {
             version,
             request,
         )?;
+        Ok(self.commit(correlation_id, R::API_KEY, version, len, answered))
+    }
+
+    /// The correlation id for the next request, once there is room for it.
+    fn reserve(&self, answered: bool) -> Result<i32> {
+        if answered && self.in_flight.is_full() {
+            return Err(Error::TooLarge {
+                what: "requests in flight",
+                size: MAX_IN_FLIGHT + 1,
+                limit: MAX_IN_FLIGHT,
+            });
+        }
+        Ok(self.next_correlation_id)
+    }
+
+    /// Records a request encoded with `correlation_id` (from `reserve`).
+    fn commit(
+        &mut self,
+        correlation_id: i32,
+        api: ApiKey,
+        version: i16,
+        len: usize,
+        answered: bool,
+    ) -> Sent {
         self.next_correlation_id = correlation_id.wrapping_add(1);
         if answered {
-            // Cannot fail: fullness was checked above.
+            // Cannot fail: `reserve` checked there is room.
             let _ = self.in_flight.push_back(InFlight {
                 correlation_id,
-                api: R::API_KEY,
+                api,
                 version,
             });
         }
-        Ok(Sent {
+        Sent {
             correlation_id,
             version,
             len,
             expects_response: answered,
-        })
+        }
     }
 
     /// Matches a response frame body (after the size prefix) to the oldest
@@ -239,6 +320,18 @@ impl<const MAX_IN_FLIGHT: usize> Connection<MAX_IN_FLIGHT> {
     ///
     /// ApiVersions responses are also applied to the negotiation state.
     pub fn receive<'b>(&mut self, frame: &'b [u8]) -> Result<Received<'b>> {
+        let received = self.receive_unapplied(frame)?;
+        if received.api == ApiKey::ApiVersions {
+            self.apply_api_versions(&received)?;
+        }
+        Ok(received)
+    }
+
+    /// Like [`receive`](Self::receive), but an ApiVersions answer is left to
+    /// the caller (who then calls [`set_versions`](Self::set_versions)): a
+    /// client that reads it with a [fixed-version](crate::protocol::fixed)
+    /// codec links none of the general ApiVersions code.
+    pub fn receive_unapplied<'b>(&mut self, frame: &'b [u8]) -> Result<Received<'b>> {
         let correlation_id = peek_correlation_id(frame)?;
         let expected = self
             .in_flight
@@ -262,9 +355,6 @@ impl<const MAX_IN_FLIGHT: usize> Connection<MAX_IN_FLIGHT> {
             correlation_id,
             body: r.rest(),
         };
-        if expected.api == ApiKey::ApiVersions {
-            self.apply_api_versions(&received)?;
-        }
         Ok(received)
     }
 
@@ -301,6 +391,9 @@ impl<const MAX_IN_FLIGHT: usize> Connection<MAX_IN_FLIGHT> {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+    use std::vec::Vec;
+
     use super::*;
     use crate::protocol::frame::{encode_response, split_frame};
     use crate::protocol::messages::{ApiVersion, HeartbeatRequest, HeartbeatResponse};
@@ -424,5 +517,77 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn fixed_version_requests_frame_like_general_ones() {
+        use crate::protocol::fixed;
+        use crate::protocol::frame::{encode_request, extend_frame};
+        use crate::protocol::messages::{PartitionProduceData, ProduceRequest, TopicProduceData};
+        use crate::protocol::VersionRange;
+
+        let mut c = Connection::<1>::new(Some("mk")).unwrap();
+        let mut buf = [0u8; 128];
+        // Nothing but ApiVersions before versions are agreed.
+        assert!(c
+            .encode_with(&mut buf, ApiKey::Produce, 3, true, &mut |_| Ok(()))
+            .is_err());
+        let sent = c
+            .encode_with(&mut buf, ApiKey::ApiVersions, 0, true, &mut |_| Ok(()))
+            .unwrap();
+        let mut general = [0u8; 128];
+        let request = ApiVersionsRequest::default();
+        let len = encode_request(&mut general, 0, Some("mk"), 0, &request).unwrap();
+        assert_eq!(buf[..sent.len], general[..len]);
+
+        // The answer is left to the caller: no negotiation happens here.
+        let mut answer = [0u8; 64];
+        answer[..4].copy_from_slice(&0i32.to_be_bytes());
+        let received = c.receive_unapplied(&answer[..10]).unwrap();
+        assert_eq!(received.api, ApiKey::ApiVersions);
+        assert!(!c.is_ready());
+        c.set_versions(NegotiatedVersions::from_ranges([(
+            0,
+            VersionRange::new(0, 2),
+        )]));
+        assert_eq!(
+            c.encode_with(&mut buf, ApiKey::Produce, 3, true, &mut |_| Ok(())),
+            Err(Error::NoCommonVersion {
+                api: ApiKey::Produce
+            })
+        );
+
+        // Produce v3 at the broker's only version, records sent after the
+        // head: the frame is the general codec's, byte for byte.
+        c.set_versions(NegotiatedVersions::from_ranges([(
+            0,
+            VersionRange::new(3, 3),
+        )]));
+        let batch = [9u8; 20];
+        let sent = c
+            .encode_with(&mut buf, ApiKey::Produce, fixed::PRODUCE, true, &mut |w| {
+                fixed::encode_produce_request_head(w, 1, 500, "t", 2, batch.len())
+            })
+            .unwrap();
+        extend_frame(&mut buf, batch.len()).unwrap();
+        let mut ours = Vec::from(&buf[..sent.len]);
+        ours.extend_from_slice(&batch);
+        let parts = [PartitionProduceData {
+            index: 2,
+            records: Some(&batch),
+        }];
+        let topics = [TopicProduceData {
+            name: "t",
+            partition_data: Array::new(&parts),
+        }];
+        let produce = ProduceRequest {
+            transactional_id: None,
+            acks: 1,
+            timeout_ms: 500,
+            topic_data: Array::new(&topics),
+        };
+        let len =
+            encode_request(&mut general, sent.correlation_id, Some("mk"), 3, &produce).unwrap();
+        assert_eq!(ours, general[..len]);
     }
 }

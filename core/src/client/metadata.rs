@@ -4,6 +4,7 @@
 use heapless::{String, Vec};
 
 use crate::error::{Error, Result};
+use crate::protocol::fixed::MetadataV4;
 use crate::protocol::messages::MetadataResponse;
 use crate::wire::Uuid;
 use crate::ErrorCode;
@@ -137,18 +138,55 @@ impl<const BROKERS: usize, const PARTITIONS: usize, const HOST_LEN: usize>
             ));
         self.invalidate();
         let t = found?;
+        let partitions = t.partitions.iter().map(|p| PartitionState {
+            partition: p.partition_index,
+            leader_id: p.leader_id,
+            leader_epoch: p.leader_epoch,
+            error_code: p.error_code,
+        });
+        let brokers = || response.brokers.iter().map(|b| (b.node_id, b.host, b.port));
+        self.apply(
+            t.error_code,
+            t.topic_id,
+            t.partitions.len(),
+            partitions,
+            brokers,
+        )
+    }
+
+    /// Like [`update`](Self::update), from a
+    /// [fixed-version](crate::protocol::fixed) Metadata v4 answer (already
+    /// seen through the topic): no leader epochs (they came in v7) and no
+    /// topic id (v10).
+    #[inline(never)]
+    pub fn update_fixed(&mut self, response: &MetadataV4<'_>) -> Result<ErrorCode> {
+        self.invalidate();
+        let partitions = response.partitions().map(|p| PartitionState {
+            partition: p.partition_index,
+            leader_id: p.leader_id,
+            leader_epoch: -1,
+            error_code: p.error_code,
+        });
+        let brokers = || response.brokers().map(|b| (b.node_id, b.host, b.port));
+        let total = response.partition_count();
+        self.apply(response.error_code, Uuid::ZERO, total, partitions, brokers)
+    }
+
+    /// Replaces the tables with `partitions` (`total` in the topic) and the
+    /// brokers `brokers` yields as `(node id, host, port)`, leaders first.
+    fn apply<'r, B: Iterator<Item = (i32, &'r str, i32)>>(
+        &mut self,
+        error_code: ErrorCode,
+        topic_id: Uuid,
+        total: usize,
+        partitions: impl Iterator<Item = PartitionState>,
+        brokers: impl Fn() -> B,
+    ) -> Result<ErrorCode> {
         let mut states: Vec<PartitionState, PARTITIONS> = Vec::new();
-        let total = t.partitions.len();
-        for p in t.partitions.iter() {
-            if self.only.is_some_and(|only| only != p.partition_index) {
+        for state in partitions {
+            if self.only.is_some_and(|only| only != state.partition) {
                 continue;
             }
-            let state = PartitionState {
-                partition: p.partition_index,
-                leader_id: p.leader_id,
-                leader_epoch: p.leader_epoch,
-                error_code: p.error_code,
-            };
             states.push(state).map_err(|_| Error::TooLarge {
                 what: "topic partitions",
                 size: total,
@@ -166,38 +204,38 @@ impl<const BROKERS: usize, const PARTITIONS: usize, const HOST_LEN: usize>
         }
 
         // Leaders first, so they are kept if the table is too small for all.
-        let mut brokers: Vec<BrokerAddress<HOST_LEN>, BROKERS> = Vec::new();
+        let mut kept: Vec<BrokerAddress<HOST_LEN>, BROKERS> = Vec::new();
         for leaders_pass in [true, false] {
-            for b in response.brokers.iter() {
-                let leads = states.iter().any(|s| s.leader_id == b.node_id);
-                if leads != leaders_pass || brokers.is_full() {
+            for (node_id, host, port) in brokers() {
+                let leads = states.iter().any(|s| s.leader_id == node_id);
+                if leads != leaders_pass || kept.is_full() {
                     continue;
                 }
-                let host = String::try_from(b.host).map_err(|_| Error::TooLarge {
+                let host = String::try_from(host).map_err(|_| Error::TooLarge {
                     what: "broker host name",
-                    size: b.host.len(),
+                    size: host.len(),
                     limit: HOST_LEN,
                 })?;
-                let port = u16::try_from(b.port)
+                let port = u16::try_from(port)
                     .map_err(|_| Error::Malformed("broker port out of range"))?;
-                let _ = brokers.push(BrokerAddress {
-                    node_id: b.node_id,
+                let _ = kept.push(BrokerAddress {
+                    node_id,
                     host,
                     port,
                 });
             }
         }
-        if !brokers.is_empty() {
-            self.brokers = brokers;
+        if !kept.is_empty() {
+            self.brokers = kept;
         }
-        self.topic_id = t.topic_id;
+        self.topic_id = topic_id;
         for s in &states {
             // Cannot fail: `ids` has the capacity of `states`.
             let _ = self.ids.push(s.partition);
         }
         self.known = !states.is_empty();
         self.states = states;
-        Ok(t.error_code)
+        Ok(error_code)
     }
 
     /// The partition ids tracked, ascending (what a
@@ -376,5 +414,32 @@ mod tests {
             Ok(ErrorCode::LEADER_NOT_AVAILABLE)
         );
         assert!(!cache.is_known());
+    }
+
+    #[test]
+    fn fixed_v4_bytes_fill_the_cache_as_the_general_codec_does() {
+        extern crate std;
+        use crate::protocol::{fixed, Message};
+        use crate::wire::{Wire, Writer};
+
+        let parts = [partition(2, 3), partition(0, 1), partition(1, 2)];
+        let mut general = MetadataCache::<2, 4>::new();
+        let mut from_bytes = MetadataCache::<2, 4>::new();
+        with(&BROKERS, &parts, |r| {
+            general.update(r, "t").unwrap();
+            let v = MetadataResponse::wire_version(fixed::METADATA).unwrap();
+            let mut buf = std::vec![0u8; r.encoded_len(v).unwrap()];
+            r.encode(&mut Writer::new(&mut buf), v).unwrap();
+            let view = fixed::MetadataV4::decode(&buf, "t").unwrap();
+            from_bytes.update_fixed(&view).unwrap();
+        });
+        assert_eq!(from_bytes.partitions(), general.partitions());
+        assert_eq!(from_bytes.brokers(), general.brokers());
+        for p in 0..3 {
+            assert_eq!(from_bytes.leader(p), general.leader(p));
+            // v4 carries no leader epochs: unknown, not the general codec's 4.
+            assert_eq!(from_bytes.partition(p).unwrap().leader_epoch, -1);
+        }
+        assert_eq!(from_bytes.topic_id(), Uuid::ZERO);
     }
 }

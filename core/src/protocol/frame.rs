@@ -148,10 +148,21 @@ pub fn encode_request<'a, R: Request<'a>>(
         correlation_id,
         client_id,
     };
+    encode_request_with(buf, &header, &mut |w| body.encode(w, wire))
+}
+
+/// Encodes a whole request frame whose body `body` writes (a
+/// [fixed-version](super::fixed) codec) after `header`; returns the number
+/// of bytes written.
+pub fn encode_request_with(
+    buf: &mut [u8],
+    header: &RequestHeader<'_>,
+    body: &mut dyn FnMut(&mut Writer<'_>) -> Result<()>,
+) -> Result<usize> {
     let mut w = Writer::new(buf);
     let size_at = w.reserve(SIZE_PREFIX_LEN)?;
     header.encode(&mut w)?;
-    body.encode(&mut w, wire)?;
+    body(&mut w)?;
     finish_frame(w, size_at)
 }
 
@@ -216,6 +227,24 @@ pub fn decode_request<'a, R: Request<'a>>(frame: &'a [u8]) -> Result<(RequestHea
     let header = RequestHeader::decode(&mut r)?;
     let body = decode_request_body(&header, &mut r)?;
     Ok((header, body))
+}
+
+/// Counts `extra` bytes that will follow the frame encoded at the start of
+/// `frame` (a Produce request's records, sent from where they lie) in its
+/// size prefix.
+pub fn extend_frame(frame: &mut [u8], extra: usize) -> Result<()> {
+    let prefix = frame.get_mut(..SIZE_PREFIX_LEN).ok_or(Error::Truncated)?;
+    let size = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+    let size = i32::try_from(extra)
+        .ok()
+        .and_then(|extra| size.checked_add(extra))
+        .ok_or(Error::TooLarge {
+            what: "frame",
+            size: extra,
+            limit: i32::MAX as usize,
+        })?;
+    prefix.copy_from_slice(&size.to_be_bytes());
+    Ok(())
 }
 
 fn finish_frame(mut w: Writer<'_>, size_at: usize) -> Result<usize> {

@@ -5,6 +5,7 @@
 //! came from; arrays in them are lazy views ([`crate::wire::Array`]).
 
 mod api_key;
+pub mod fixed;
 pub mod frame;
 pub mod messages;
 pub mod versions;

@@ -127,7 +127,8 @@ pub struct NegotiatedVersions {
 enum Choice {
     NotAdvertised,
     NoOverlap,
-    Use(i16),
+    /// The versions both sides accept (the highest is used).
+    Use(VersionRange),
 }
 
 impl NegotiatedVersions {
@@ -158,7 +159,7 @@ impl NegotiatedVersions {
                 continue;
             };
             chosen[api.index()] = match client_versions(api).intersect(broker) {
-                Some(both) => Choice::Use(both.max),
+                Some(both) => Choice::Use(both),
                 None => Choice::NoOverlap,
             };
         }
@@ -170,8 +171,25 @@ impl NegotiatedVersions {
     /// Errors: [`Error::ApiNotSupported`] when the broker did not advertise the
     /// API, [`Error::NoCommonVersion`] when the ranges do not overlap.
     pub fn version(&self, api: ApiKey) -> Result<i16> {
+        self.common(api).map(|both| both.max)
+    }
+
+    /// Checks that `version` of `api` is one both sides accept (for a client
+    /// that sends a [fixed version](super::fixed)).
+    ///
+    /// Errors: as [`version`](Self::version), and [`Error::NoCommonVersion`]
+    /// when `version` is outside the common range.
+    pub fn require(&self, api: ApiKey, version: i16) -> Result<()> {
+        if self.common(api)?.contains(version) {
+            Ok(())
+        } else {
+            Err(Error::NoCommonVersion { api })
+        }
+    }
+
+    fn common(&self, api: ApiKey) -> Result<VersionRange> {
         match self.chosen[api.index()] {
-            Choice::Use(v) => Ok(v),
+            Choice::Use(both) => Ok(both),
             Choice::NoOverlap => Err(Error::NoCommonVersion { api }),
             Choice::NotAdvertised => Err(Error::ApiNotSupported { api }),
         }

@@ -9,7 +9,7 @@ use heapless::Vec;
 use microkafka_core::balancer::{Balancer, MessageRef};
 use microkafka_core::client::MetadataCache;
 use microkafka_core::producer::{Accumulator, Appended, ProduceErrorAction};
-use microkafka_core::protocol::messages::InitProducerIdRequest;
+use microkafka_core::protocol::fixed::{self, InitProducerIdV0};
 use microkafka_core::protocol::ApiKey;
 use microkafka_core::record::BatchOptions;
 use microkafka_core::ErrorCode;
@@ -447,18 +447,16 @@ impl<
     }
 
     async fn init_producer_id(&mut self, conn: usize) -> Result<(i64, i16)> {
-        let request = InitProducerIdRequest {
-            transactional_id: None,
-            transaction_timeout_ms: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-        };
         let node = self.cluster.conns[conn].node();
-        let response = self.cluster.request(conn, &request).await?;
+        let api = (ApiKey::InitProducerId, fixed::INIT_PRODUCER_ID);
+        let body = self
+            .cluster
+            .request_fixed(conn, api, &mut fixed::encode_init_producer_id_request)
+            .await?;
+        let context = |e: Error| e.with_api(ApiKey::InitProducerId).with_broker(node);
+        let response = InitProducerIdV0::decode(body).map_err(|e| context(e.into()))?;
         if response.error_code != ErrorCode::NONE {
-            return Err(Error::new(ErrorKind::Kafka(response.error_code))
-                .with_api(ApiKey::InitProducerId)
-                .with_broker(node));
+            return Err(context(ErrorKind::Kafka(response.error_code).into()));
         }
         let pid = (response.producer_id, response.producer_epoch);
         debug!("microkafka: producer id {:?} epoch {:?}", pid.0, pid.1);

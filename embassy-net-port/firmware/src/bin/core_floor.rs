@@ -1,6 +1,6 @@
 //! A measurement, not an example: every microkafka-core call the producer
 //! firmware makes (negotiation, Metadata, InitProducerId, Produce encode and
-//! decode, batching, splicing), driven synchronously from opaque inputs with
+//! decode with core's fixed-version codecs, batching), driven synchronously from opaque inputs with
 //! no network, no executor and no async code. Its size over an empty image
 //! is the floor of what the Kafka protocol itself costs the producer.
 #![no_std]
@@ -11,45 +11,49 @@ use core::hint::black_box;
 use cortex_m_rt::entry;
 use microkafka_core::balancer::{Balancer, MessageRef, Murmur2};
 use microkafka_core::client::{Connection, MetadataCache};
-use microkafka_core::producer::{splice_records, Accumulator, ProduceErrorAction};
-use microkafka_core::protocol::messages::{
-    InitProducerIdRequest, InitProducerIdResponse, MetadataRequest, MetadataRequestTopic,
-    MetadataResponse, PartitionProduceData, ProduceRequest, ProduceResponse, TopicProduceData,
+use microkafka_core::producer::{Accumulator, ProduceErrorAction};
+use microkafka_core::protocol::fixed::{
+    self, ApiVersionsV0, InitProducerIdV0, MetadataV4, ProducedV3,
 };
+use microkafka_core::protocol::frame::extend_frame;
+use microkafka_core::protocol::{ApiKey, NegotiatedVersions};
 use microkafka_core::record::BatchOptions;
-use microkafka_core::wire::{Array, Uuid};
 use panic_halt as _;
 
 fn run(rx: &mut [u8], head: &mut [u8], batches: &mut [u8]) -> Option<()> {
     let mut conn = Connection::<1>::new(Some("microkafka")).ok()?;
-    let sent = conn.start(head).ok()?;
+    let api = ApiKey::ApiVersions;
+    let sent = conn
+        .encode_with(head, api, fixed::API_VERSIONS, true, &mut |_| Ok(()))
+        .ok()?;
     black_box(&head[..sent.len]);
     let n = black_box(rx.len());
-    conn.receive(&rx[..n]).ok()?;
+    let answer = ApiVersionsV0::decode(conn.receive_unapplied(&rx[..n]).ok()?.body).ok()?;
+    conn.set_versions(NegotiatedVersions::from_ranges(answer.ranges()));
 
-    let topics = [MetadataRequestTopic {
-        topic_id: Uuid::ZERO,
-        name: Some("telemetry"),
-    }];
-    let request = MetadataRequest {
-        topics: Some(Array::new(&topics)),
-        ..Default::default()
-    };
-    let sent = conn.encode(head, &request).ok()?;
+    let sent = conn
+        .encode_with(head, ApiKey::Metadata, fixed::METADATA, true, &mut |w| {
+            fixed::encode_metadata_request(w, "telemetry")
+        })
+        .ok()?;
     black_box(&head[..sent.len]);
-    let metadata: MetadataResponse<'_> = conn.receive(&rx[..n]).ok()?.decode().ok()?;
+    let body = conn.receive_unapplied(&rx[..n]).ok()?.body;
     let mut cache = MetadataCache::<3, 8>::new();
-    cache.update(&metadata, "telemetry").ok()?;
+    cache
+        .update_fixed(&MetadataV4::decode(body, "telemetry").ok()?)
+        .ok()?;
 
-    let init = InitProducerIdRequest {
-        transactional_id: None,
-        transaction_timeout_ms: 0,
-        producer_id: -1,
-        producer_epoch: -1,
-    };
-    let sent = conn.encode(head, &init).ok()?;
+    let sent = conn
+        .encode_with(
+            head,
+            ApiKey::InitProducerId,
+            fixed::INIT_PRODUCER_ID,
+            true,
+            &mut fixed::encode_init_producer_id_request,
+        )
+        .ok()?;
     black_box(&head[..sent.len]);
-    let pid: InitProducerIdResponse = conn.receive(&rx[..n]).ok()?.decode().ok()?;
+    let pid = InitProducerIdV0::decode(conn.receive_unapplied(&rx[..n]).ok()?.body).ok()?;
 
     let mut acc =
         Accumulator::<1>::new(batches, core::time::Duration::from_millis(5), usize::MAX).ok()?;
@@ -75,29 +79,17 @@ fn run(rx: &mut [u8], head: &mut [u8], batches: &mut [u8]) -> Option<()> {
         ..Default::default()
     };
     let batch = acc.seal(slot, options).ok()?;
-    let parts = [PartitionProduceData {
-        index: partition,
-        records: Some(&[]),
-    }];
-    let topics = [TopicProduceData {
-        name: "telemetry",
-        partition_data: Array::new(&parts),
-    }];
-    let produce = ProduceRequest {
-        acks: -1,
-        timeout_ms: 10_000,
-        topic_data: Array::new(&topics),
-        ..Default::default()
-    };
-    let sent = conn.encode(head, &produce).ok()?;
-    let spliced = splice_records(head, sent.len, sent.version, batch.len()).ok()?;
-    black_box((&head[..spliced.head_len], &*batch));
-    let response: ProduceResponse<'_> = conn.receive(&rx[..n]).ok()?.decode().ok()?;
-    for t in response.responses.iter() {
-        for p in t.partition_responses.iter() {
-            black_box(ProduceErrorAction::classify(p.error_code));
-        }
-    }
+    let records = batch.len();
+    let sent = conn
+        .encode_with(head, ApiKey::Produce, fixed::PRODUCE, true, &mut |w| {
+            fixed::encode_produce_request_head(w, -1, 10_000, "telemetry", partition, records)
+        })
+        .ok()?;
+    extend_frame(head, records).ok()?;
+    black_box((&head[..sent.len], &*batch));
+    let body = conn.receive_unapplied(&rx[..n]).ok()?.body;
+    let produced = ProducedV3::decode(body, "telemetry", partition).ok()?;
+    black_box(ProduceErrorAction::classify(produced.error_code));
     acc.release(slot);
     Some(())
 }
