@@ -1,14 +1,17 @@
 //! Checksums: CRC-32C (Castagnoli) for record batches, CRC-32 (IEEE) for legacy messages.
 //!
 //! The table form is chosen by feature: the default 256-entry table costs 1 KiB
-//! of flash, right for microcontrollers; `crc-slice16` trades 16 KiB for
-//! several times the speed on hosts.
+//! of flash, right for most microcontrollers; `crc-small` computes bit by bit
+//! with no table, for firmware where that kilobyte matters more than speed;
+//! `crc-slice16` trades 16 KiB for several times the speed on hosts.
 
 use crc::{Crc, CRC_32_ISCSI, CRC_32_ISO_HDLC};
 
 #[cfg(feature = "crc-slice16")]
 type Table = crc::Table<16>;
-#[cfg(not(feature = "crc-slice16"))]
+#[cfg(all(feature = "crc-small", not(feature = "crc-slice16")))]
+type Table = crc::NoTable;
+#[cfg(not(any(feature = "crc-small", feature = "crc-slice16")))]
 type Table = crc::Table<1>;
 
 const CASTAGNOLI: Crc<u32, Table> = Crc::<u32, Table>::new(&CRC_32_ISCSI);
