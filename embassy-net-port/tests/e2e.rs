@@ -191,3 +191,63 @@ fn consumes_what_a_std_writer_wrote_through_leader_move_and_dropped_connections(
         assert_eq!(value, format!("command-{i}").as_bytes());
     }
 }
+
+/// The port speaks one version of each API (ApiVersions 0, Metadata 4,
+/// InitProducerId 0, Produce 3, Fetch below 13): a broker with Kafka 4.x's
+/// ranges (KIP-896 floors) accepts them; records go through both ways.
+#[test]
+fn a_kafka4_broker_accepts_the_ports_versions() {
+    const N: usize = 200;
+    let net = Net::start_with(microkafka_mock_broker::Config {
+        kafka4: true,
+        ..microkafka_mock_broker::Config::with_brokers(1)
+    });
+    net.cluster.create_topic("k4", 1).unwrap();
+    let brokers = net.bootstrap();
+
+    let (stats, read) = net.run_device(|stack| async move {
+        let (mut rx, mut tx) = ([0u8; 4096], [0u8; 4096]);
+        let sockets = [TcpSocket::new(stack, &mut rx, &mut tx)];
+        let (mut batches, mut responses) = ([0u8; 1024], [0u8; 1024]);
+        let config = ProducerConfig::new(brokers, "k4");
+        let mut producer: Producer<'_, _, _> = Producer::new(
+            sockets,
+            common::resolver(),
+            Murmur2::default(),
+            &mut batches,
+            &mut responses,
+            config,
+        )
+        .unwrap();
+        for i in 0..N {
+            let value = format!("k4-{i}");
+            producer.send(&Record::new(value.as_bytes())).await.unwrap();
+        }
+        producer.close().await.unwrap();
+        let stats = producer.stats();
+        drop(producer);
+
+        let (mut rx, mut tx) = ([0u8; 4096], [0u8; 1024]);
+        let socket = TcpSocket::new(stack, &mut rx, &mut tx);
+        let (mut fetch, mut scratch) = ([0u8; 2048], [0u8; 64]);
+        let config = ConsumerConfig::new(brokers, "k4", 0);
+        let mut consumer: Consumer<'_, _> =
+            Consumer::new(socket, common::resolver(), &mut fetch, &mut scratch, config).unwrap();
+        let mut read = Vec::new();
+        while read.len() < N {
+            consumer.fetch().await.unwrap();
+            while let Some(record) = consumer.next_record() {
+                read.push(record.unwrap().value.unwrap().to_vec());
+            }
+        }
+        (stats, read)
+    });
+    assert_eq!((stats.records as usize, stats.failed_records), (N, 0));
+    let expected: Vec<Vec<u8>> = (0..N).map(|i| format!("k4-{i}").into_bytes()).collect();
+    assert_eq!(read, expected);
+    let written: Vec<Vec<u8>> = read_back(&net, "k4", 0)
+        .into_iter()
+        .map(|(_, _, v)| v)
+        .collect();
+    assert_eq!(written, expected);
+}

@@ -47,7 +47,12 @@ pub(crate) struct Net {
 
 impl Net {
     pub(crate) fn start(brokers: usize) -> Net {
-        let cluster = MockCluster::start_in_background(Config::with_brokers(brokers)).unwrap();
+        Net::start_with(Config::with_brokers(brokers))
+    }
+
+    /// Like [`start`](Self::start) with a broker configuration of its own.
+    pub(crate) fn start_with(config: Config) -> Net {
+        let cluster = MockCluster::start_in_background(config).unwrap();
         let cable = Cable::new();
         let bridge = Bridge::start(cable.clone(), &cluster.addrs());
         let bootstrap = cluster.addrs().iter().map(|a| a.to_string()).collect();
