@@ -5,10 +5,11 @@
 //! Why a second form: the codecs in [`messages`](super::messages) decode
 //! every version of a message into a typed struct, choosing fields at run
 //! time. That generality costs code: on a Cortex-M4 (opt-level "z", LTO) the
-//! general Metadata, ApiVersions, InitProducerId and Produce codecs a
-//! producer links weigh about 14 KiB more than these, whose every field is
-//! known at compile time and which read responses in one pass, keeping only
-//! what a producer acts on (see `.ci/firmware-embassy`). The general codecs
+//! embassy producer firmware was 14 KiB larger on the general ApiVersions,
+//! Metadata, InitProducerId and Produce codecs than on these (61.1 vs 47.1
+//! KiB, `.ci/firmware-embassy`), whose every field is known at compile time
+//! and which read responses in one pass, keeping only what a producer acts
+//! on. The general codecs
 //! stay the reference: tests below check that both read and write the same
 //! bytes, field for field.
 //!
