@@ -6,7 +6,7 @@ use embassy_net::tcp::TcpSocket;
 use embassy_net::IpEndpoint;
 use embassy_time::Duration;
 use heapless::String;
-use microkafka_core::client::MetadataCache;
+use microkafka_core::client::{Connection, MetadataCache};
 use microkafka_core::protocol::fixed::{self, MetadataV4};
 use microkafka_core::protocol::{ApiKey, Request};
 use microkafka_core::wire::Writer;
@@ -194,8 +194,14 @@ impl<'a, R: Resolve, const CONNS: usize, const BROKERS: usize, const PARTITIONS:
     ) -> Result<&[u8]> {
         let timeout = self.config.request_timeout;
         let conn = self.conns.get_mut(i).ok_or(ErrorKind::ConnectionLost)?;
-        conn.request_fixed(&mut self.head, self.rx, api_version, body, timeout)
-            .await
+        let (api, version) = api_version;
+        let mut encode = |state: &mut Connection<1>, head: &mut [u8]| {
+            state.encode_with(head, api, version, true, body)
+        };
+        let received = conn
+            .exchange(&mut self.head, self.rx, api, timeout, &mut encode)
+            .await?;
+        Ok(received.body)
     }
 
     /// Asks a broker for the topic's metadata: an open connection first,
@@ -251,15 +257,15 @@ impl<'a, R: Resolve, const CONNS: usize, const BROKERS: usize, const PARTITIONS:
         let topic = self.config.topic;
         let node = self.conns[i].node();
         let timeout = self.config.request_timeout;
-        let body = self.conns[i]
-            .request_fixed(
-                &mut self.head,
-                self.rx,
-                (ApiKey::Metadata, fixed::METADATA),
-                &mut |w| fixed::encode_metadata_request(w, topic),
-                timeout,
-            )
+        let mut encode = |state: &mut Connection<1>, head: &mut [u8]| {
+            let body = &mut |w: &mut Writer<'_>| fixed::encode_metadata_request(w, topic);
+            state.encode_with(head, ApiKey::Metadata, fixed::METADATA, true, body)
+        };
+        let api = ApiKey::Metadata;
+        let received = self.conns[i]
+            .exchange(&mut self.head, self.rx, api, timeout, &mut encode)
             .await?;
+        let body = received.body;
         let code = MetadataV4::decode(body, topic)
             .and_then(|response| self.metadata.update_fixed(&response))
             .map_err(|e| Error::from(e).with_api(ApiKey::Metadata).with_broker(node))?;

@@ -6,12 +6,11 @@ use embassy_net::tcp::{State, TcpSocket};
 use embassy_net::IpEndpoint;
 use embassy_time::{with_timeout, Duration};
 use embedded_io_async::{Read, ReadExactError, Write};
-use microkafka_core::client::{Connection, Received};
+use microkafka_core::client::{Connection, Received, Sent};
 use microkafka_core::group::GroupRequest;
 use microkafka_core::protocol::fixed::{self, ApiVersionsV0, ProducedV3};
 use microkafka_core::protocol::frame::extend_frame;
 use microkafka_core::protocol::{ApiKey, NegotiatedVersions, Request};
-use microkafka_core::wire::Writer;
 use microkafka_core::ErrorCode;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -198,47 +197,17 @@ impl<'a> BrokerConnection<'a> {
         version: Option<i16>,
         timeout: Duration,
     ) -> Result<Q::Response<'r>> {
-        let node = self.node;
-        let context = |e: Error| e.with_api(Q::API_KEY).with_broker(node);
-        let state = self.state.as_mut().ok_or(ErrorKind::ConnectionLost)?;
-        let sent = match version {
+        let mut encode = |state: &mut Connection<1>, head: &mut [u8]| match version {
             Some(v) => state.encode_at(head, request, v),
             None => state.encode(head, request),
         };
-        let sent = sent.map_err(|e| context(e.into()))?;
-        let n = self
-            .roundtrip([&head[..sent.len], &[]], rx, true, timeout)
-            .await
-            .map_err(context)?;
-        let rx: &'r [u8] = rx;
-        let decoded = self
-            .received(&rx[..n])
-            .and_then(|r| Ok(r.decode::<Q::Response<'r>>()?));
-        decoded.map_err(context)
-    }
-
-    /// Sends a request whose body `body` writes at `version` (a core
-    /// fixed-version codec) and returns the answer's body, in `rx`.
-    pub(crate) async fn request_fixed<'r>(
-        &mut self,
-        head: &mut [u8],
-        rx: &'r mut [u8],
-        (api, version): (ApiKey, i16),
-        body: &mut dyn FnMut(&mut Writer<'_>) -> microkafka_core::Result<()>,
-        timeout: Duration,
-    ) -> Result<&'r [u8]> {
+        let received = self
+            .exchange(head, rx, Q::API_KEY, timeout, &mut encode)
+            .await?;
         let node = self.node;
-        let context = |e: Error| e.with_api(api).with_broker(node);
-        let state = self.state.as_mut().ok_or(ErrorKind::ConnectionLost)?;
-        let sent = state
-            .encode_with(head, api, version, true, body)
-            .map_err(|e| context(e.into()))?;
-        let n = self
-            .roundtrip([&head[..sent.len], &[]], rx, true, timeout)
-            .await
-            .map_err(context)?;
-        let rx: &'r [u8] = rx;
-        self.received(&rx[..n]).map(|r| r.body).map_err(context)
+        received
+            .decode::<Q::Response<'r>>()
+            .map_err(|e| Error::from(e).with_api(Q::API_KEY).with_broker(node))
     }
 
     /// Sends a consumer-group request (encoded into `frame` at the version
@@ -251,15 +220,28 @@ impl<'a> BrokerConnection<'a> {
         request: &GroupRequest<'_>,
         timeout: Duration,
     ) -> Result<Received<'r>> {
+        let mut encode = |state: &mut Connection<1>, frame: &mut [u8]| request.encode(state, frame);
+        self.exchange(frame, rx, request.api(), timeout, &mut encode)
+            .await
+    }
+
+    /// One answered request: `encode` writes its frame into `head` with the
+    /// connection's protocol state; the frame is sent, the answer read into
+    /// `rx` and matched. Errors name `api` and the broker.
+    pub(crate) async fn exchange<'r>(
+        &mut self,
+        head: &mut [u8],
+        rx: &'r mut [u8],
+        api: ApiKey,
+        timeout: Duration,
+        encode: &mut dyn FnMut(&mut Connection<1>, &mut [u8]) -> microkafka_core::Result<Sent>,
+    ) -> Result<Received<'r>> {
         let node = self.node;
-        let api = request.api();
         let context = |e: Error| e.with_api(api).with_broker(node);
         let state = self.state.as_mut().ok_or(ErrorKind::ConnectionLost)?;
-        let sent = request
-            .encode(state, frame)
-            .map_err(|e| context(e.into()))?;
+        let sent = encode(state, head).map_err(|e| context(e.into()))?;
         let n = self
-            .roundtrip([&frame[..sent.len], &[]], rx, true, timeout)
+            .roundtrip([&head[..sent.len], &[]], rx, true, timeout)
             .await
             .map_err(context)?;
         let rx: &'r [u8] = rx;
