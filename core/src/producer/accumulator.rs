@@ -270,6 +270,16 @@ impl<'b, const SLOTS: usize> Accumulator<'b, SLOTS> {
         self.slots.iter().all(|s| s.partition.is_none())
     }
 
+    /// Bytes `slot`'s batch takes (header included), as [`seal`](Self::seal)
+    /// will return it; 0 for a free slot. A request can be written around
+    /// the batch before it is sealed.
+    pub fn batch_len(&self, slot: usize) -> usize {
+        self.slots
+            .get(slot)
+            .filter(|s| s.partition.is_some())
+            .map_or(0, |s| s.builder.len())
+    }
+
     /// Seals `slot`'s batch with `options` (producer id, epoch and base
     /// sequence for idempotence; defaults otherwise) and returns its bytes.
     /// The slot takes no more records until [`release`](Self::release)d;
@@ -390,6 +400,7 @@ mod tests {
         ));
         assert!(acc.is_empty());
         assert!(acc.seal(0, BatchOptions::default()).is_err());
+        assert_eq!(acc.batch_len(0), 0, "a free slot");
     }
 
     #[test]
@@ -405,7 +416,10 @@ mod tests {
             base_sequence: 30,
             ..Default::default()
         };
+        let len = acc.batch_len(0);
         let first = acc.seal(0, options).unwrap().to_vec();
+        assert_eq!(len, first.len(), "known before sealing");
+        assert_eq!(acc.batch_len(1), 0, "no such slot");
         assert!(acc.is_sealed(0));
         assert_eq!(acc.due(T0 + LINGER), None, "in flight, not due again");
         assert_eq!(acc.seal(0, options).unwrap(), &first[..]);
