@@ -1,32 +1,27 @@
-//! One broker connection: an embassy-net `TcpSocket` driven by core's sans-IO
-//! [`Connection`] (version negotiation, correlation ids), one request at a
-//! time, with timeouts.
+//! One broker connection: an embassy-net `TcpSocket` and core's sans-IO
+//! [`Connection`] (version negotiation, correlation ids) of the broker it
+//! is connected to. Two async primitives, used by the driver only: open a
+//! connection, and write a request then read its answer, with timeouts.
+//! Everything else (what to send, what an answer means) is synchronous.
 
 use embassy_net::tcp::{State, TcpSocket};
 use embassy_net::IpEndpoint;
 use embassy_time::{with_timeout, Duration};
 use embedded_io_async::{Read, ReadExactError, Write};
-use microkafka_core::client::{Connection, Received, Sent};
-use microkafka_core::group::GroupRequest;
-use microkafka_core::protocol::fixed::{self, ApiVersionsV0, ProducedV3};
-use microkafka_core::protocol::frame::extend_frame;
-use microkafka_core::protocol::{ApiKey, NegotiatedVersions, Request};
+use microkafka_core::client::{Connection, Received};
+use microkafka_core::protocol::fixed::{self, ApiVersionsV0};
+use microkafka_core::protocol::{ApiKey, NegotiatedVersions};
 use microkafka_core::ErrorCode;
 
 use crate::error::{Error, ErrorKind, Result};
 
-/// The outcome of a Produce for the one partition it carried.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Produced {
-    pub(crate) error_code: ErrorCode,
-    pub(crate) base_offset: i64,
-}
-
 /// A socket and the protocol state of the broker it is connected to.
 pub(crate) struct BrokerConnection<'a> {
     socket: TcpSocket<'a>,
-    /// Set once API versions are agreed.
+    /// The protocol state, from the ApiVersions request on.
     state: Option<Connection<1>>,
+    /// Versions are agreed: requests may be sent.
+    negotiated: bool,
     endpoint: Option<IpEndpoint>,
     node: i32,
     /// Use counter value at the last request (to pick a connection to reuse).
@@ -41,6 +36,7 @@ impl<'a> BrokerConnection<'a> {
         BrokerConnection {
             socket,
             state: None,
+            negotiated: false,
             endpoint: None,
             node: -1,
             last_used: 0,
@@ -49,7 +45,7 @@ impl<'a> BrokerConnection<'a> {
 
     /// True when negotiated and the broker has not closed the connection.
     pub(crate) fn is_ready(&self) -> bool {
-        self.state.is_some() && self.socket.state() == State::Established
+        self.negotiated && self.socket.state() == State::Established
     }
 
     /// The broker's address, while connected.
@@ -57,9 +53,14 @@ impl<'a> BrokerConnection<'a> {
         self.endpoint.filter(|_| self.is_ready())
     }
 
+    /// The protocol state, once versions are agreed.
+    pub(crate) fn state(&mut self) -> Option<&mut Connection<1>> {
+        self.state.as_mut().filter(|_| self.negotiated)
+    }
+
     /// The version agreed for `api`, while connected.
-    pub(crate) fn version(&self, api: ApiKey) -> Result<i16> {
-        let state = self.state.as_ref().ok_or(ErrorKind::ConnectionLost)?;
+    pub(crate) fn version(&mut self, api: ApiKey) -> Result<i16> {
+        let state = self.state().ok_or(ErrorKind::ConnectionLost)?;
         let versions = state.versions().ok_or(ErrorKind::ConnectionLost)?;
         Ok(versions.version(api)?)
     }
@@ -80,6 +81,7 @@ impl<'a> BrokerConnection<'a> {
             self.socket.abort();
         }
         self.state = None;
+        self.negotiated = false;
         self.endpoint = None;
     }
 
@@ -94,48 +96,31 @@ impl<'a> BrokerConnection<'a> {
         self.disconnect();
     }
 
-    /// Connects to `endpoint` and agrees API versions; `head` and `rx` are
-    /// scratch for the ApiVersions exchange.
-    pub(crate) async fn connect(
-        &mut self,
-        endpoint: IpEndpoint,
-        node: i32,
-        client_id: Option<&str>,
-        timeout: Duration,
-        head: &mut [u8],
-        rx: &mut [u8],
-    ) -> Result<()> {
+    /// Opens a TCP connection to `endpoint` (dropping any other first).
+    pub(crate) async fn open(&mut self, endpoint: IpEndpoint, timeout: Duration) -> Result<()> {
         self.disconnect();
-        self.node = node;
-        let connected = with_timeout(timeout, self.socket.connect(endpoint)).await;
-        let result = match connected {
-            Ok(Ok(())) => self.negotiate(client_id, timeout, head, rx).await,
+        let opened = match with_timeout(timeout, self.socket.connect(endpoint)).await {
+            Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(ErrorKind::Connect(e).into()),
             Err(_) => Err(ErrorKind::Timeout.into()),
         };
-        match result {
-            Ok(state) => {
-                self.state = Some(state);
-                self.endpoint = Some(endpoint);
-                Ok(())
-            }
-            Err(e) => {
-                self.disconnect();
-                Err(e.with_api(ApiKey::ApiVersions).with_broker(node))
-            }
+        match opened {
+            Ok(()) => self.endpoint = Some(endpoint),
+            Err(_) => self.disconnect(),
         }
+        opened
     }
 
-    /// Agrees versions with ApiVersions v0, read with core's fixed-version
-    /// codec (the general ApiVersions codec is not linked into a firmware).
-    async fn negotiate(
+    /// Writes the ApiVersions v0 request into `head` (core's fixed-version
+    /// codec: the general ApiVersions codec is not linked into a firmware);
+    /// returns its length.
+    pub(crate) fn start_negotiation(
         &mut self,
         client_id: Option<&str>,
-        timeout: Duration,
         head: &mut [u8],
-        rx: &mut [u8],
-    ) -> Result<Connection<1>> {
-        let mut state = Connection::new(client_id)?;
+    ) -> Result<usize> {
+        self.negotiated = false;
+        let state = self.state.insert(Connection::new(client_id)?);
         let sent = state.encode_with(
             head,
             ApiKey::ApiVersions,
@@ -143,23 +128,27 @@ impl<'a> BrokerConnection<'a> {
             true,
             &mut |_| Ok(()),
         )?;
-        let n = self
-            .roundtrip([&head[..sent.len], &[]], rx, true, timeout)
-            .await?;
-        let received = state.receive_unapplied(&rx[..n])?;
+        Ok(sent.len)
+    }
+
+    /// Agrees versions from the ApiVersions answer in `frame`.
+    pub(crate) fn finish_negotiation(&mut self, frame: &[u8]) -> Result<()> {
+        let state = self.state.as_mut().ok_or(ErrorKind::ConnectionLost)?;
+        let received = state.receive_unapplied(frame)?;
         let answer = ApiVersionsV0::decode(received.body)?;
         if answer.error_code != ErrorCode::NONE {
             return Err(ErrorKind::Kafka(answer.error_code).into());
         }
         state.set_versions(NegotiatedVersions::from_ranges(answer.ranges()));
-        Ok(state)
+        self.negotiated = true;
+        Ok(())
     }
 
     /// The one place bytes move: writes a request frame given in `parts`,
     /// then (when `answered`) reads the response frame body into `rx` and
     /// returns its length, all within `timeout`. Any failure drops the
     /// connection: the byte stream cannot be trusted after it.
-    async fn roundtrip(
+    pub(crate) async fn roundtrip(
         &mut self,
         parts: [&[u8]; 2],
         rx: &mut [u8],
@@ -187,130 +176,16 @@ impl<'a> BrokerConnection<'a> {
         result
     }
 
-    /// Sends `request` (encoded in `head` at `version`, or the highest
-    /// agreed when `None`) and decodes its response from `rx`.
-    pub(crate) async fn request<'r, 'q, Q: Request<'q>>(
-        &mut self,
-        head: &mut [u8],
-        rx: &'r mut [u8],
-        request: &Q,
-        version: Option<i16>,
-        timeout: Duration,
-    ) -> Result<Q::Response<'r>> {
-        let mut encode = |state: &mut Connection<1>, head: &mut [u8]| match version {
-            Some(v) => state.encode_at(head, request, v),
-            None => state.encode(head, request),
-        };
-        let received = self
-            .exchange(head, rx, Q::API_KEY, timeout, &mut encode)
-            .await?;
-        let node = self.node;
-        received
-            .decode::<Q::Response<'r>>()
-            .map_err(|e| Error::from(e).with_api(Q::API_KEY).with_broker(node))
-    }
-
-    /// Sends a consumer-group request (encoded into `frame` at the version
-    /// agreed with this broker) and returns its matched response, which
-    /// borrows `rx`, for core's group [`Member`](microkafka_core::group::Member).
-    pub(crate) async fn group_request<'r>(
-        &mut self,
-        frame: &mut [u8],
-        rx: &'r mut [u8],
-        request: &GroupRequest<'_>,
-        timeout: Duration,
-    ) -> Result<Received<'r>> {
-        let mut encode = |state: &mut Connection<1>, frame: &mut [u8]| request.encode(state, frame);
-        self.exchange(frame, rx, request.api(), timeout, &mut encode)
-            .await
-    }
-
-    /// One answered request: `encode` writes its frame into `head` with the
-    /// connection's protocol state; the frame is sent, the answer read into
-    /// `rx` and matched. Errors name `api` and the broker.
-    pub(crate) async fn exchange<'r>(
-        &mut self,
-        head: &mut [u8],
-        rx: &'r mut [u8],
-        api: ApiKey,
-        timeout: Duration,
-        encode: &mut dyn FnMut(&mut Connection<1>, &mut [u8]) -> microkafka_core::Result<Sent>,
-    ) -> Result<Received<'r>> {
-        let node = self.node;
-        let context = |e: Error| e.with_api(api).with_broker(node);
-        let state = self.state.as_mut().ok_or(ErrorKind::ConnectionLost)?;
-        let sent = encode(state, head).map_err(|e| context(e.into()))?;
-        let n = self
-            .roundtrip([&head[..sent.len], &[]], rx, true, timeout)
-            .await
-            .map_err(context)?;
-        let rx: &'r [u8] = rx;
-        self.received(&rx[..n]).map_err(context)
-    }
-
     /// Matches a response frame to its request (an error drops the connection).
-    fn received<'b>(&mut self, frame: &'b [u8]) -> Result<Received<'b>> {
-        let received = match self.state.as_mut() {
-            Some(state) => state.receive_unapplied(frame),
-            None => Err(microkafka_core::Error::Malformed("not connected")),
+    pub(crate) fn received<'b>(&mut self, frame: &'b [u8]) -> Result<Received<'b>> {
+        let received = match self.state() {
+            Some(state) => state.receive_unapplied(frame).map_err(Error::from),
+            None => Err(ErrorKind::ConnectionLost.into()),
         };
         if received.is_err() {
             self.disconnect();
         }
-        Ok(received?)
-    }
-
-    /// Produces `batch` (a sealed record batch, sent from where it lies) to
-    /// one partition. `None` with `acks = 0`: the broker does not answer.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn produce(
-        &mut self,
-        head: &mut [u8],
-        rx: &mut [u8],
-        topic: &str,
-        partition: i32,
-        batch: &[u8],
-        acks: i16,
-        timeout: Duration,
-    ) -> Result<Option<Produced>> {
-        let node = self.node;
-        let context = |e: Error| {
-            e.with_api(ApiKey::Produce)
-                .with_broker(node)
-                .with_partition(partition)
-        };
-        let state = self.state.as_mut().ok_or(ErrorKind::ConnectionLost)?;
-        let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        let sent = state
-            .encode_with(head, ApiKey::Produce, fixed::PRODUCE, acks != 0, &mut |w| {
-                fixed::encode_produce_request_head(
-                    w,
-                    acks,
-                    timeout_ms,
-                    topic,
-                    partition,
-                    batch.len(),
-                )
-            })
-            .and_then(|sent| extend_frame(head, batch.len()).map(|()| sent))
-            .map_err(|e| context(e.into()))?;
-        let frame = [&head[..sent.len], batch];
-        // The broker waits up to `timeout` for replicas: give it a moment more.
-        let n = self
-            .roundtrip(frame, rx, acks != 0, timeout + Duration::from_secs(1))
-            .await
-            .map_err(context)?;
-        if acks == 0 {
-            return Ok(None);
-        }
-        let answer = self.received(&rx[..n]).and_then(|received| {
-            let answer = ProducedV3::decode(received.body, topic, partition)?;
-            Ok(Produced {
-                error_code: answer.error_code,
-                base_offset: answer.base_offset,
-            })
-        });
-        answer.map(Some).map_err(context)
+        received
     }
 }
 

@@ -94,14 +94,8 @@ pub(crate) async fn fetch_partition<
     let node = cluster.conns[conn].node();
     let base = cluster.rx.as_ptr() as usize;
     let timeout = cluster.config.request_timeout + wait.max_wait;
-    let response: FetchResponse<'_> = cluster.conns[conn]
-        .request(
-            &mut cluster.head,
-            cluster.rx,
-            &request,
-            Some(version),
-            timeout,
-        )
+    let response: FetchResponse<'_> = cluster
+        .request_at(conn, &request, Some(version), timeout)
         .await?;
     let context = |e: Error| e.with_api(ApiKey::Fetch).with_broker(node);
     if response.error_code != ErrorCode::NONE {

@@ -632,9 +632,7 @@ async fn exchange<
         _ => request_timeout,
     };
     let base = cluster.rx.as_ptr() as usize;
-    let answer = cluster.conns[i]
-        .group_request(frame, cluster.rx, &tx.request, timeout)
-        .await;
+    let answer = cluster.group_request(i, frame, &tx.request, timeout).await;
     match answer {
         Ok(received) => {
             if member.handle_response(now(), tx.id, &received).is_err() {

@@ -54,6 +54,7 @@ mod fmt;
 mod cluster;
 mod connection;
 mod consumer;
+mod drive;
 mod error;
 mod fetch;
 mod group;
