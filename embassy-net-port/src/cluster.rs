@@ -11,7 +11,7 @@ use embassy_net::tcp::TcpSocket;
 use embassy_net::IpEndpoint;
 use embassy_time::Duration;
 use heapless::String;
-use microkafka_core::client::{MetadataCache, Received};
+use microkafka_core::client::{BrokerAddress, MetadataCache, Received};
 use microkafka_core::group::GroupRequest;
 use microkafka_core::protocol::fixed::{self, MetadataV4};
 use microkafka_core::protocol::{ApiKey, Request};
@@ -48,6 +48,17 @@ pub(crate) struct Target {
     port: u16,
     /// Its node id (negative for a bootstrap address).
     node: i32,
+}
+
+impl Target {
+    /// A broker from metadata.
+    fn of(broker: &BrokerAddress<MAX_HOST_LEN>) -> Self {
+        Target {
+            host: broker.host.clone(),
+            port: broker.port,
+            node: broker.node_id,
+        }
+    }
 }
 
 /// Connecting to [`Cluster::target`]: resolve, reuse or open, negotiate.
@@ -204,6 +215,23 @@ impl<'a, R: Resolve, const CONNS: usize, const BROKERS: usize, const PARTITIONS:
         let frame = self.rx.get(..len).ok_or(ErrorKind::ConnectionLost)?;
         let c = self.conns.get_mut(conn).ok_or(ErrorKind::ConnectionLost)?;
         c.received(frame)
+    }
+
+    /// Writes into the request buffer a request for connection `conn` whose
+    /// body `body` writes at a fixed `version` (core's fixed-version
+    /// codecs); returns its length. An error when `conn` is not negotiated.
+    pub(crate) fn encode_fixed(
+        &mut self,
+        conn: usize,
+        (api, version): (ApiKey, i16),
+        answered: bool,
+        body: &mut dyn FnMut(&mut Writer<'_>) -> microkafka_core::Result<()>,
+    ) -> microkafka_core::Result<usize> {
+        let state = self.conns.get_mut(conn).and_then(BrokerConnection::state);
+        let state = state.ok_or(microkafka_core::Error::Malformed("not connected"))?;
+        Ok(state
+            .encode_with(&mut self.head, api, version, answered, body)?
+            .len)
     }
 
     /// An exchange of the request in `head` on `conn` (answered, within the
@@ -420,11 +448,7 @@ impl<'a, R: Resolve, const CONNS: usize, const BROKERS: usize, const PARTITIONS:
     fn start_candidate(&mut self, k: usize) -> bool {
         let known = self.metadata.brokers();
         if let Some(b) = known.get(k) {
-            self.target = Target {
-                host: b.host.clone(),
-                port: b.port,
-                node: b.node_id,
-            };
+            self.target = Target::of(b);
             self.connecting = Connecting::Resolving;
             return true;
         }
@@ -440,19 +464,13 @@ impl<'a, R: Resolve, const CONNS: usize, const BROKERS: usize, const PARTITIONS:
     /// `None` (the candidate counted as failed) when it cannot be encoded.
     fn ask_metadata(&mut self, conn: usize, candidate: usize) -> Option<Io<'static>> {
         let topic = self.config.topic;
-        let c = self.conns.get_mut(conn)?;
-        let node = c.node();
+        let node = self.conns.get(conn)?.node();
         let body = &mut |w: &mut Writer<'_>| fixed::encode_metadata_request(w, topic);
-        let api = (ApiKey::Metadata, fixed::METADATA);
-        let encoded = match c.state() {
-            Some(state) => state.encode_with(&mut self.head, api.0, api.1, true, body),
-            None => Err(microkafka_core::Error::Malformed("not connected")),
-        };
-        match encoded {
-            Ok(sent) => {
+        match self.encode_fixed(conn, (ApiKey::Metadata, fixed::METADATA), true, body) {
+            Ok(len) => {
                 self.refreshing = Refreshing::Asking { conn, candidate };
                 self.owner = Owner::Refresh;
-                Some(self.exchange(conn, sent.len))
+                Some(self.exchange(conn, len))
             }
             Err(e) => {
                 self.fail_at(e, ApiKey::Metadata, node);
@@ -534,11 +552,7 @@ impl<'a, R: Resolve, const CONNS: usize, const BROKERS: usize, const PARTITIONS:
                     ) {
                         (Some(conn), _) => Leading::Finished(Ok(conn)),
                         (None, Some(leader)) => {
-                            self.target = Target {
-                                host: leader.host.clone(),
-                                port: leader.port,
-                                node: leader.node_id,
-                            };
+                            self.target = Target::of(leader);
                             self.connecting = Connecting::Resolving;
                             Leading::Connecting
                         }

@@ -324,15 +324,10 @@ impl<'s, 'a, 'r, B: Balancer, const SLOTS: usize, const PARTITIONS: usize>
         }
         let api = (ApiKey::InitProducerId, fixed::INIT_PRODUCER_ID);
         let body = &mut fixed::encode_init_producer_id_request;
-        let state = cluster.conns.get_mut(conn).and_then(|c| c.state());
-        let encoded = match state {
-            Some(state) => state.encode_with(&mut cluster.head, api.0, api.1, true, body),
-            None => Err(microkafka_core::Error::Malformed("not connected")),
-        };
-        match encoded {
-            Ok(sent) => {
+        match cluster.encode_fixed(conn, api, true, body) {
+            Ok(len) => {
                 self.awaiting = Awaiting::ProducerId { conn };
-                BatchStep::Io(cluster.exchange(conn, sent.len))
+                BatchStep::Io(cluster.exchange(conn, len))
             }
             Err(e) => {
                 cluster.fail(e);
@@ -360,13 +355,9 @@ impl<'s, 'a, 'r, B: Balancer, const SLOTS: usize, const PARTITIONS: usize>
         let body = &mut |w: &mut Writer<'_>| {
             fixed::encode_produce_request_head(w, acks, timeout_ms, topic, partition, len)
         };
-        let head = &mut cluster.head;
-        let encoded = match cluster.conns.get_mut(conn).and_then(|c| c.state()) {
-            Some(state) => state
-                .encode_with(head, ApiKey::Produce, fixed::PRODUCE, acks != 0, body)
-                .and_then(|sent| extend_frame(head, len).map(|()| sent.len)),
-            None => Err(microkafka_core::Error::Malformed("not connected")),
-        };
+        let encoded = cluster
+            .encode_fixed(conn, (ApiKey::Produce, fixed::PRODUCE), acks != 0, body)
+            .and_then(|head| extend_frame(&mut cluster.head, len).map(|()| head));
         let head = match encoded {
             Ok(head) => head,
             Err(e) => {
