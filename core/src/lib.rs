@@ -35,5 +35,5 @@ pub mod producer;
 pub mod protocol;
 pub mod record;
 
-pub use error::{Error, Result};
+pub use error::{Error, Limit, Result};
 pub use error_code::ErrorCode;

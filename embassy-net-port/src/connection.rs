@@ -7,11 +7,11 @@
 use embassy_net::tcp::{State, TcpSocket};
 use embassy_net::IpEndpoint;
 use embassy_time::{with_timeout, Duration};
-use embedded_io_async::{Read, ReadExactError, Write};
 use microkafka_core::client::{Connection, Received};
 use microkafka_core::protocol::fixed::{self, ApiVersionsV0};
+use microkafka_core::protocol::frame::SIZE_PREFIX_LEN;
 use microkafka_core::protocol::{ApiKey, NegotiatedVersions};
-use microkafka_core::ErrorCode;
+use microkafka_core::{ErrorCode, Limit};
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -97,12 +97,16 @@ impl<'a> BrokerConnection<'a> {
     }
 
     /// Opens a TCP connection to `endpoint` (dropping any other first).
-    pub(crate) async fn open(&mut self, endpoint: IpEndpoint, timeout: Duration) -> Result<()> {
+    pub(crate) async fn open(
+        &mut self,
+        endpoint: IpEndpoint,
+        timeout: Duration,
+    ) -> Result<(), ErrorKind> {
         self.disconnect();
         let opened = match with_timeout(timeout, self.socket.connect(endpoint)).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(ErrorKind::Connect(e).into()),
-            Err(_) => Err(ErrorKind::Timeout.into()),
+            Ok(Err(e)) => Err(ErrorKind::Connect(e)),
+            Err(_) => Err(ErrorKind::Timeout),
         };
         match opened {
             Ok(()) => self.endpoint = Some(endpoint),
@@ -154,22 +158,11 @@ impl<'a> BrokerConnection<'a> {
         rx: &mut [u8],
         answered: bool,
         timeout: Duration,
-    ) -> Result<usize> {
-        let io = async {
-            for part in parts {
-                self.socket
-                    .write_all(part)
-                    .await
-                    .map_err(|_| Error::new(ErrorKind::ConnectionLost))?;
-            }
-            if !answered {
-                return Ok(0);
-            }
-            read_frame(&mut self.socket, rx).await
-        };
+    ) -> Result<usize, ErrorKind> {
+        let io = exchange(&mut self.socket, parts, rx, answered);
         let result = with_timeout(timeout, io)
             .await
-            .unwrap_or(Err(ErrorKind::Timeout.into()));
+            .unwrap_or(Err(ErrorKind::Timeout));
         if result.is_err() {
             self.disconnect();
         }
@@ -189,27 +182,55 @@ impl<'a> BrokerConnection<'a> {
     }
 }
 
-async fn read_exact(socket: &mut TcpSocket<'_>, buf: &mut [u8]) -> Result<()> {
-    socket.read_exact(buf).await.map_err(|e| match e {
-        ReadExactError::UnexpectedEof | ReadExactError::Other(_) => {
-            ErrorKind::ConnectionLost.into()
+/// Writes `parts`, then (when `answered`) reads one response frame's body
+/// into `rx` and returns its length. A frame larger than `rx` is an error
+/// (and the connection must be dropped).
+///
+/// One loop over the socket's own `write` and `read`: `write_all` and
+/// `read_exact` cost a future each, 0.5 KiB of a firmware's flash.
+async fn exchange(
+    socket: &mut TcpSocket<'_>,
+    parts: [&[u8]; 2],
+    rx: &mut [u8],
+    answered: bool,
+) -> Result<usize, ErrorKind> {
+    for mut rest in parts {
+        while !rest.is_empty() {
+            match socket.write(rest).await {
+                Ok(n) if n > 0 => rest = rest.get(n..).unwrap_or_default(),
+                _ => return Err(ErrorKind::ConnectionLost),
+            }
         }
-    })
-}
-
-/// Reads one response frame's body into `rx`; returns its length. A frame
-/// larger than `rx` is an error (and the connection must be dropped).
-async fn read_frame(socket: &mut TcpSocket<'_>, rx: &mut [u8]) -> Result<usize> {
-    let mut prefix = [0u8; 4];
-    read_exact(socket, &mut prefix).await?;
-    let size = usize::try_from(i32::from_be_bytes(prefix))
-        .map_err(|_| microkafka_core::Error::InvalidLength)?;
-    let limit = rx.len();
-    let body = rx.get_mut(..size).ok_or(microkafka_core::Error::TooLarge {
-        what: "response frame (the response buffer)",
-        size,
-        limit,
-    })?;
-    read_exact(socket, body).await?;
-    Ok(size)
+    }
+    if !answered {
+        return Ok(0);
+    }
+    let (what, limit) = (Limit::ResponseFrame, rx.len());
+    let too_large =
+        |size| ErrorKind::Protocol(microkafka_core::Error::TooLarge { what, size, limit });
+    if rx.len() < SIZE_PREFIX_LEN {
+        return Err(too_large(SIZE_PREFIX_LEN));
+    }
+    // The size prefix is read into rx[..4], then the body over it.
+    let (mut filled, mut want, mut body) = (0, SIZE_PREFIX_LEN, false);
+    loop {
+        if filled == want {
+            if body {
+                return Ok(want);
+            }
+            let prefix = rx.first_chunk().copied().unwrap_or_default();
+            let size = usize::try_from(i32::from_be_bytes(prefix))
+                .map_err(|_| ErrorKind::Protocol(microkafka_core::Error::InvalidLength))?;
+            if size > rx.len() {
+                return Err(too_large(size));
+            }
+            (filled, want, body) = (0, size, true);
+            continue;
+        }
+        let free = rx.get_mut(filled..want).unwrap_or_default();
+        match socket.read(free).await {
+            Ok(n) if n > 0 => filled += n,
+            _ => return Err(ErrorKind::ConnectionLost),
+        }
+    }
 }

@@ -106,7 +106,7 @@ impl<'a, R: Resolve, const CONNS: usize, const BROKERS: usize, const PARTITIONS:
         let performed = match io {
             Io::Resolve => match self.resolver.resolve(&self.target.host).await {
                 Ok(ip) => return Ok(Outcome::Address(ip)),
-                Err(kind) => Err(kind.into()),
+                Err(kind) => Err(kind),
             },
             Io::Open { conn, endpoint } => {
                 let timeout = self.config.connect_timeout;

@@ -178,7 +178,7 @@ pub(crate) async fn list_offset<
 pub(crate) fn check_fetch_buffer(len: usize) -> Result<()> {
     if len <= FETCH_RESPONSE_OVERHEAD {
         return Err(microkafka_core::Error::TooLarge {
-            what: "fetch overhead (the fetch buffer is too small)",
+            what: microkafka_core::Limit::FetchBuffer,
             size: FETCH_RESPONSE_OVERHEAD + 1,
             limit: len,
         }
@@ -213,7 +213,7 @@ pub(crate) fn next_fetched<'b>(
                 i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize + 12
             });
             Some(Err(Error::from(microkafka_core::Error::TooLarge {
-                what: "record batch (the fetch buffer)",
+                what: microkafka_core::Limit::RecordBatch,
                 size,
                 limit: records.len(),
             })

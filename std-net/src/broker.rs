@@ -343,7 +343,7 @@ impl BrokerConn {
         let limit = self.shared.max_frame_size + SIZE_PREFIX_LEN;
         if buf.len() >= limit {
             return Err(Error::from(microkafka_core::Error::TooLarge {
-                what: "request frame",
+                what: microkafka_core::Limit::RequestFrame,
                 size: buf.len() * 2,
                 limit,
             })
@@ -445,7 +445,7 @@ async fn read_size<T: tokio::io::AsyncRead + Unpin>(
         usize::try_from(size).map_err(|_| Error::from(microkafka_core::Error::InvalidLength))?;
     if size > max_frame_size {
         return Err(Error::from(microkafka_core::Error::TooLarge {
-            what: "response frame",
+            what: microkafka_core::Limit::ResponseFrame,
             size,
             limit: max_frame_size,
         }));

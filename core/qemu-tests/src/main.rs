@@ -438,9 +438,9 @@ fn version_negotiation_kip511_fallback() {
 
 fn accumulated_batch_spliced_into_a_produce_request() {
     let mut buf = [0u8; 2 * 256];
-    let linger = core::time::Duration::from_millis(5);
+    let linger = 5; // ms
     let mut acc = Accumulator::<2>::new(&mut buf, linger, usize::MAX).unwrap();
-    let t0 = core::time::Duration::from_secs(1);
+    let t0 = 1_000; // ms
     for i in 0..3u8 {
         let added = acc.append(t0, 4, 1_700_000_000_000, Some(b"k"), Some(&[b'0' + i]), &[]);
         assert_eq!(added, Ok(Appended::Added { slot: 0 }));

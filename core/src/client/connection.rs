@@ -104,7 +104,7 @@ impl<const MAX_IN_FLIGHT: usize> Connection<MAX_IN_FLIGHT> {
         let client_id = match client_id {
             None => None,
             Some(id) => Some(String::try_from(id).map_err(|_| Error::TooLarge {
-                what: "client id",
+                what: crate::Limit::ClientId,
                 size: id.len(),
                 limit: MAX_CLIENT_ID,
             })?),
@@ -281,7 +281,7 @@ impl<const MAX_IN_FLIGHT: usize> Connection<MAX_IN_FLIGHT> {
     fn reserve(&self, answered: bool) -> Result<i32> {
         if answered && self.in_flight.is_full() {
             return Err(Error::TooLarge {
-                what: "requests in flight",
+                what: crate::Limit::InFlight,
                 size: MAX_IN_FLIGHT + 1,
                 limit: MAX_IN_FLIGHT,
             });
@@ -513,7 +513,7 @@ mod tests {
         assert!(matches!(
             Connection::<1>::new(Some(id)),
             Err(Error::TooLarge {
-                what: "client id",
+                what: crate::Limit::ClientId,
                 ..
             })
         ));

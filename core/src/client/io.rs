@@ -132,7 +132,7 @@ impl<'b, T: Read + Write> AsyncConnection<'b, T> {
         let limit = self.rx.len().saturating_sub(SIZE_PREFIX_LEN);
         if size > limit {
             return Err(Error::TooLarge {
-                what: "response frame",
+                what: crate::Limit::ResponseFrame,
                 size,
                 limit,
             }
@@ -306,7 +306,7 @@ mod tests {
         assert!(matches!(
             err,
             IoError::Protocol(Error::TooLarge {
-                what: "response frame",
+                what: crate::Limit::ResponseFrame,
                 size: 1000,
                 ..
             })

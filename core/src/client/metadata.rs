@@ -144,7 +144,10 @@ impl<const BROKERS: usize, const PARTITIONS: usize, const HOST_LEN: usize>
             leader_epoch: p.leader_epoch,
             error_code: p.error_code,
         });
-        let brokers = || response.brokers.iter().map(|b| (b.node_id, b.host, b.port));
+        let brokers = || {
+            let brokers = response.brokers.iter();
+            brokers.map(|b| (b.node_id, b.host.as_bytes(), b.port))
+        };
         self.apply(
             t.error_code,
             t.topic_id,
@@ -174,7 +177,7 @@ impl<const BROKERS: usize, const PARTITIONS: usize, const HOST_LEN: usize>
 
     /// Replaces the tables with `partitions` (`total` in the topic) and the
     /// brokers `brokers` yields as `(node id, host, port)`, leaders first.
-    fn apply<'r, B: Iterator<Item = (i32, &'r str, i32)>>(
+    fn apply<'r, B: Iterator<Item = (i32, &'r [u8], i32)>>(
         &mut self,
         error_code: ErrorCode,
         topic_id: Uuid,
@@ -188,7 +191,7 @@ impl<const BROKERS: usize, const PARTITIONS: usize, const HOST_LEN: usize>
                 continue;
             }
             states.push(state).map_err(|_| Error::TooLarge {
-                what: "topic partitions",
+                what: crate::Limit::Partitions,
                 size: total,
                 limit: PARTITIONS,
             })?;
@@ -211,11 +214,7 @@ impl<const BROKERS: usize, const PARTITIONS: usize, const HOST_LEN: usize>
                 if leads != leaders_pass || kept.is_full() {
                     continue;
                 }
-                let host = String::try_from(host).map_err(|_| Error::TooLarge {
-                    what: "broker host name",
-                    size: host.len(),
-                    limit: HOST_LEN,
-                })?;
+                let host = ascii_string(host)?;
                 let port = u16::try_from(port)
                     .map_err(|_| Error::Malformed("broker port out of range"))?;
                 let _ = kept.push(BrokerAddress {
@@ -269,6 +268,25 @@ impl<const BROKERS: usize, const PARTITIONS: usize, const HOST_LEN: usize>
     pub fn topic_id(&self) -> Uuid {
         self.topic_id
     }
+}
+
+/// A host name (or IP literal) as a string: ASCII only, as host names are
+/// (RFC 1123; internationalised names travel as punycode). Copying ASCII
+/// bytes as chars needs no UTF-8 validation, whose code and 256-byte table a
+/// firmware would otherwise link for this alone (540 bytes of flash).
+fn ascii_string<const N: usize>(host: &[u8]) -> Result<String<N>> {
+    let mut s = String::new();
+    for &b in host {
+        if !b.is_ascii() {
+            return Err(Error::Malformed("broker host name is not ASCII"));
+        }
+        s.push(char::from(b)).map_err(|_| Error::TooLarge {
+            what: crate::Limit::HostName,
+            size: host.len(),
+            limit: N,
+        })?;
+    }
+    Ok(s)
 }
 
 #[cfg(test)]
@@ -357,7 +375,7 @@ mod tests {
         assert!(matches!(
             with(&BROKERS, &parts, |r| one.update(r, "t")),
             Err(Error::TooLarge {
-                what: "topic partitions",
+                what: crate::Limit::Partitions,
                 ..
             })
         ));
@@ -380,7 +398,7 @@ mod tests {
         assert!(matches!(
             with(&long, &parts, |r| short.update(r, "t")),
             Err(Error::TooLarge {
-                what: "broker host name",
+                what: crate::Limit::HostName,
                 ..
             })
         ));
@@ -441,5 +459,29 @@ mod tests {
             assert_eq!(from_bytes.partition(p).unwrap().leader_epoch, -1);
         }
         assert_eq!(from_bytes.topic_id(), Uuid::ZERO);
+    }
+
+    #[test]
+    fn host_names_must_be_ascii_and_fit() {
+        let parts = [partition(0, 1)];
+        let named = |host| {
+            let brokers = [MetadataResponseBroker { host, ..BROKERS[0] }];
+            let mut cache = MetadataCache::<1, 1, 8>::new();
+            with(&brokers, &parts, |r| cache.update(r, "t")).map(|_| cache)
+        };
+        let ok = named("10.0.0.1").unwrap();
+        assert_eq!(ok.leader(0).unwrap().host.as_str(), "10.0.0.1");
+        assert_eq!(
+            named("k\u{e4}fka").map(|_| ()),
+            Err(Error::Malformed("broker host name is not ASCII"))
+        );
+        assert_eq!(
+            named("kafka.example").map(|_| ()),
+            Err(Error::TooLarge {
+                what: crate::Limit::HostName,
+                size: 13,
+                limit: 8
+            })
+        );
     }
 }

@@ -24,7 +24,7 @@ impl Codec for Xor {
     fn compress(&mut self, input: &[u8], output: &mut [u8]) -> crate::Result<usize> {
         let limit = output.len();
         let out = output.get_mut(..input.len()).ok_or(Error::TooLarge {
-            what: "xor",
+            what: crate::Limit::Decompressed,
             size: input.len(),
             limit,
         })?;

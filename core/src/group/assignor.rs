@@ -110,7 +110,7 @@ impl<'s> Tables<'s> {
         let (m, t) = (members.len(), topics.len());
         if m >= NONE as usize {
             return Err(Error::TooLarge {
-                what: "group members",
+                what: crate::Limit::GroupMembers,
                 size: m,
                 limit: NONE as usize - 1,
             });
@@ -127,7 +127,7 @@ impl<'s> Tables<'s> {
         let need = scratch_len(m, t, total);
         if scratch.len() < need {
             return Err(Error::TooLarge {
-                what: "assignor input for the scratch given",
+                what: crate::Limit::Scratch,
                 size: need,
                 limit: scratch.len(),
             });

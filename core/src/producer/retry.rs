@@ -129,9 +129,39 @@ impl Backoff {
     /// `jitter_percent` using `random` (any 32-bit random number).
     pub fn delay_with_jitter(&self, attempt: u32, random: u32) -> Duration {
         let delay = self.delay(attempt);
-        let jitter = u32::from(self.jitter_percent.min(100));
-        // Keep between (100 - jitter) % and 100 % of the delay, spread by `random`.
-        let keep = 100 - random % (jitter + 1);
+        let keep = self.keep_percent(random);
         delay.checked_mul(keep).map_or(delay, |d| d / 100)
+    }
+
+    /// [`delay_with_jitter`](Self::delay_with_jitter) in whole milliseconds
+    /// (at most `u32::MAX`), in 32-bit integers: what a microcontroller's
+    /// timer takes, without `Duration`'s 64-bit arithmetic (0.2 KiB of a
+    /// firmware's flash).
+    pub fn delay_ms_with_jitter(&self, attempt: u32, random: u32) -> u32 {
+        let ms = |d: Duration| {
+            let ms = d
+                .as_secs()
+                .saturating_mul(1000)
+                .saturating_add(u64::from(d.subsec_millis()));
+            u32::try_from(ms).unwrap_or(u32::MAX)
+        };
+        let (min, max) = (ms(self.min), ms(self.max));
+        let delay = match attempt {
+            0 => 0,
+            n => 1u32
+                .checked_shl(n - 1)
+                .and_then(|factor| min.checked_mul(factor))
+                .unwrap_or(u32::MAX)
+                .min(max.max(min)),
+        };
+        let keep = self.keep_percent(random);
+        // delay * keep / 100 without overflow (keep <= 100).
+        delay / 100 * keep + delay % 100 * keep / 100
+    }
+
+    /// Keep between (100 - jitter) % and 100 % of a delay, spread by `random`.
+    fn keep_percent(&self, random: u32) -> u32 {
+        let jitter = u32::from(self.jitter_percent.min(100));
+        100 - random % (jitter + 1)
     }
 }

@@ -95,14 +95,14 @@ pub fn splice_records(
             .ok()
             .and_then(|n| n.checked_add(1))
             .ok_or(Error::TooLarge {
-                what: "records",
+                what: crate::Limit::Records,
                 size: records_len,
                 limit: u32::MAX as usize - 1,
             })?;
         uvarint(n, &mut field)
     } else {
         let n = i32::try_from(records_len).map_err(|_| Error::TooLarge {
-            what: "records",
+            what: crate::Limit::Records,
             size: records_len,
             limit: i32::MAX as usize,
         })?;
@@ -117,7 +117,7 @@ pub fn splice_records(
 
     let frame_len = head_len + records_len + tail_len;
     let size = i32::try_from(frame_len - SIZE_PREFIX_LEN).map_err(|_| Error::TooLarge {
-        what: "frame",
+        what: crate::Limit::Frame,
         size: frame_len,
         limit: i32::MAX as usize,
     })?;

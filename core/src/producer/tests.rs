@@ -72,3 +72,25 @@ fn jitter_only_shortens_and_stays_in_range() {
     assert_eq!(b.jitter(250).jitter_percent, 100);
     assert_eq!(b.jitter(100).delay_with_jitter(1, 100), Duration::ZERO);
 }
+
+#[test]
+fn millisecond_backoff_agrees_with_the_duration_one() {
+    let backoffs = [
+        Backoff::default(),
+        Backoff::new(Duration::from_millis(7), Duration::from_millis(999)).jitter(100),
+        Backoff::new(Duration::from_millis(50), Duration::from_millis(10)).jitter(0),
+        Backoff::new(Duration::from_secs(3), Duration::from_secs(3_600)).jitter(35),
+    ];
+    for b in backoffs {
+        for attempt in [0u32, 1, 2, 3, 9, 31, 32, 200] {
+            for random in [0u32, 1, 7, 20, 21, 12_345, u32::MAX] {
+                let ms = b.delay_ms_with_jitter(attempt, random);
+                let d = b.delay_with_jitter(attempt, random);
+                assert_eq!(u128::from(ms), d.as_millis(), "{b:?} {attempt} {random}");
+            }
+        }
+    }
+    // Delays beyond u32 milliseconds (49 days) saturate.
+    let huge = Backoff::new(Duration::from_secs(1 << 40), Duration::MAX).jitter(0);
+    assert_eq!(huge.delay_ms_with_jitter(1, 0), u32::MAX);
+}

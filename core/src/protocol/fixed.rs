@@ -29,7 +29,7 @@
 
 use crate::error::{Error, Result};
 use crate::protocol::VersionRange;
-use crate::wire::{Reader, Writer};
+use crate::wire::Writer;
 use crate::ErrorCode;
 
 /// ApiVersions version used by [fixed-version](self) clients.
@@ -41,27 +41,122 @@ pub const INIT_PRODUCER_ID: i16 = 0;
 /// Produce version used by [fixed-version](self) clients.
 pub const PRODUCE: i16 = 3;
 
-/// Reads an array count (non-flexible form). Null (-1) reads as empty: the
-/// arrays read here are not nullable in these versions, and Kafka brokers
-/// never send null for them.
-fn count(r: &mut Reader<'_>) -> Result<usize> {
-    let n = r.i32()?;
-    if n < -1 {
-        return Err(Error::InvalidLength);
-    }
-    let n = n.max(0) as usize;
-    // Every element takes at least one byte: a count above the bytes left is
-    // a lie, refused before any work is spent on it.
-    if n > r.remaining() {
-        return Err(Error::Truncated);
-    }
-    Ok(n)
+/// A reader whose reads cannot fail: past the end (or on a negative count)
+/// they yield zeros or nothing and remember the first error, which
+/// [`finish`](Scan::finish) reports once, so a decoder never acts on what it
+/// read from bad bytes.
+///
+/// Why not [`Reader`]: there, each read returns a `Result` the decoder
+/// checks and passes on; on a microcontroller that checking was most of these
+/// decoders' flash.
+struct Scan<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    error: Option<Error>,
 }
 
-/// Skips an `[]int32` array.
-fn skip_int32s(r: &mut Reader<'_>) -> Result<()> {
-    let n = count(r)?;
-    r.skip(n * 4)
+impl<'a> Scan<'a> {
+    fn new(buf: &'a [u8]) -> Self {
+        Scan {
+            buf,
+            pos: 0,
+            error: None,
+        }
+    }
+
+    /// Records `error` unless an earlier one is recorded; reads stop.
+    fn fail(&mut self, error: Error) {
+        self.error.get_or_insert(error);
+        self.pos = self.buf.len();
+    }
+
+    /// The next `n` bytes (empty past the end).
+    fn bytes(&mut self, n: usize) -> &'a [u8] {
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
+        match rest.get(..n) {
+            Some(bytes) => {
+                self.pos += n;
+                bytes
+            }
+            None => {
+                self.fail(Error::Truncated);
+                &[]
+            }
+        }
+    }
+
+    fn array<const N: usize>(&mut self) -> [u8; N] {
+        let bytes = self.bytes(N).first_chunk().copied();
+        bytes.unwrap_or([0; N])
+    }
+
+    fn i16(&mut self) -> i16 {
+        i16::from_be_bytes(self.array())
+    }
+
+    fn i32(&mut self) -> i32 {
+        i32::from_be_bytes(self.array())
+    }
+
+    fn i64(&mut self) -> i64 {
+        i64::from_be_bytes(self.array())
+    }
+
+    /// An array count (non-flexible form). Null (-1) reads as empty: the
+    /// arrays read here are not nullable in these versions, and Kafka
+    /// brokers never send null for them.
+    fn count(&mut self) -> usize {
+        let n = self.i32();
+        if n < -1 {
+            self.fail(Error::InvalidLength);
+        }
+        let n = n.max(0) as usize;
+        // Every element takes at least one byte: a count above the bytes
+        // left is a lie, refused before any work is spent on it.
+        if n > self.buf.len() - self.pos {
+            self.fail(Error::Truncated);
+            return 0;
+        }
+        n
+    }
+
+    /// A `string` as bytes (null is an error: [`Error::InvalidLength`]).
+    fn string(&mut self) -> &'a [u8] {
+        self.string_or_null(0)
+    }
+
+    /// A `nullable_string` as bytes (null reads as empty).
+    fn nullable_string(&mut self) -> &'a [u8] {
+        self.string_or_null(-1)
+    }
+
+    /// A string whose length may not be below `min_len` (-1: nullable).
+    fn string_or_null(&mut self, min_len: i16) -> &'a [u8] {
+        let n = self.i16();
+        if n < min_len {
+            self.fail(Error::InvalidLength);
+        }
+        self.bytes(n.max(0) as usize)
+    }
+
+    /// Skips an `[]int32` array.
+    fn skip_int32s(&mut self) {
+        let n = self.count();
+        self.bytes(n * 4);
+    }
+
+    /// The bytes read since `start` (an earlier position).
+    fn since(&self, start: usize) -> &'a [u8] {
+        self.buf.get(start..self.pos).unwrap_or_default()
+    }
+
+    /// `value`, or the first error met.
+    fn finish<T>(self, value: T) -> Result<T> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(value),
+        }
+    }
 }
 
 /// An ApiVersions v0 response: its error code and the advertised ranges.
@@ -76,11 +171,11 @@ pub struct ApiVersionsV0<'a> {
 impl<'a> ApiVersionsV0<'a> {
     /// Reads a response body (after the response header).
     pub fn decode(body: &'a [u8]) -> Result<Self> {
-        let mut r = Reader::new(body);
-        let error_code = ErrorCode(r.i16()?);
-        let n = count(&mut r)?;
-        let entries = r.bytes(n * 6)?;
-        Ok(ApiVersionsV0 {
+        let mut r = Scan::new(body);
+        let error_code = ErrorCode(r.i16());
+        let n = r.count();
+        let entries = r.bytes(n * 6);
+        r.finish(ApiVersionsV0 {
             error_code,
             entries,
         })
@@ -109,8 +204,9 @@ pub fn encode_metadata_request(w: &mut Writer<'_>, topic: &str) -> Result<()> {
 pub struct MetadataBroker<'a> {
     /// The broker's node id.
     pub node_id: i32,
-    /// The host it advertises.
-    pub host: &'a str,
+    /// The host it advertises, as sent (a host name or IP literal: ASCII,
+    /// checked where it is stored, [`MetadataCache`](crate::client::MetadataCache)).
+    pub host: &'a [u8],
     /// Its port.
     pub port: i32,
 }
@@ -143,33 +239,33 @@ impl<'a> MetadataV4<'a> {
     /// Errors: truncated or malformed bytes, or [`Error::Malformed`] when the
     /// topic is not in the response.
     pub fn decode(body: &'a [u8], topic: &str) -> Result<Self> {
-        let mut r = Reader::new(body);
-        r.i32()?; // throttle_time_ms
-        let broker_count = count(&mut r)?;
-        let start = r.position();
+        let mut r = Scan::new(body);
+        r.i32(); // throttle_time_ms
+        let broker_count = r.count();
+        let start = r.pos;
         for _ in 0..broker_count {
-            read_broker(&mut r)?;
+            read_broker(&mut r);
         }
         let brokers = r.since(start);
-        r.nullable_string()?; // cluster_id
-        r.i32()?; // controller_id
+        r.nullable_string(); // cluster_id
+        r.i32(); // controller_id
         let mut found = None;
-        for _ in 0..count(&mut r)? {
-            let error_code = ErrorCode(r.i16()?);
-            let name = r.string()?;
-            r.bool()?; // is_internal
-            let partition_count = count(&mut r)?;
-            let start = r.position();
+        for _ in 0..r.count() {
+            let error_code = ErrorCode(r.i16());
+            let name = r.string();
+            r.bytes(1); // is_internal
+            let partition_count = r.count();
+            let start = r.pos;
             for _ in 0..partition_count {
-                read_partition(&mut r)?;
+                read_partition(&mut r);
             }
-            if name == topic {
+            if name == topic.as_bytes() {
                 found = Some((error_code, r.since(start), partition_count));
             }
         }
-        let (error_code, partitions, partition_count) = found.ok_or(Error::Malformed(
-            "the topic is not in the Metadata response",
-        ))?;
+        let (error_code, partitions, partition_count) = r.finish(found)?.ok_or(
+            Error::Malformed("the topic is not in the Metadata response"),
+        )?;
         Ok(MetadataV4 {
             brokers,
             broker_count,
@@ -181,9 +277,9 @@ impl<'a> MetadataV4<'a> {
 
     /// The brokers, in the response's order.
     pub fn brokers(&self) -> impl Iterator<Item = MetadataBroker<'a>> + 'a {
-        let mut r = Reader::new(self.brokers);
         // Validated by `decode`: reading again cannot fail.
-        (0..self.broker_count).map_while(move |_| read_broker(&mut r).ok())
+        let mut r = Scan::new(self.brokers);
+        (0..self.broker_count).map(move |_| read_broker(&mut r))
     }
 
     /// How many partitions the topic has.
@@ -193,34 +289,34 @@ impl<'a> MetadataV4<'a> {
 
     /// The topic's partitions, in the response's order.
     pub fn partitions(&self) -> impl Iterator<Item = MetadataPartition> + 'a {
-        let mut r = Reader::new(self.partitions);
-        (0..self.partition_count).map_while(move |_| read_partition(&mut r).ok())
+        let mut r = Scan::new(self.partitions);
+        (0..self.partition_count).map(move |_| read_partition(&mut r))
     }
 }
 
-fn read_broker<'a>(r: &mut Reader<'a>) -> Result<MetadataBroker<'a>> {
-    let node_id = r.i32()?;
-    let host = r.string()?;
-    let port = r.i32()?;
-    r.nullable_string()?; // rack
-    Ok(MetadataBroker {
+fn read_broker<'a>(r: &mut Scan<'a>) -> MetadataBroker<'a> {
+    let node_id = r.i32();
+    let host = r.string();
+    let port = r.i32();
+    r.nullable_string(); // rack
+    MetadataBroker {
         node_id,
         host,
         port,
-    })
+    }
 }
 
-fn read_partition(r: &mut Reader<'_>) -> Result<MetadataPartition> {
-    let error_code = ErrorCode(r.i16()?);
-    let partition_index = r.i32()?;
-    let leader_id = r.i32()?;
-    skip_int32s(r)?; // replica_nodes
-    skip_int32s(r)?; // isr_nodes
-    Ok(MetadataPartition {
+fn read_partition(r: &mut Scan<'_>) -> MetadataPartition {
+    let error_code = ErrorCode(r.i16());
+    let partition_index = r.i32();
+    let leader_id = r.i32();
+    r.skip_int32s(); // replica_nodes
+    r.skip_int32s(); // isr_nodes
+    MetadataPartition {
         error_code,
         partition_index,
         leader_id,
-    })
+    }
 }
 
 /// Writes an InitProducerId v0 request body for an idempotent (not
@@ -244,13 +340,14 @@ pub struct InitProducerIdV0 {
 impl InitProducerIdV0 {
     /// Reads a response body.
     pub fn decode(body: &[u8]) -> Result<Self> {
-        let mut r = Reader::new(body);
-        r.i32()?; // throttle_time_ms
-        Ok(InitProducerIdV0 {
-            error_code: ErrorCode(r.i16()?),
-            producer_id: r.i64()?,
-            producer_epoch: r.i16()?,
-        })
+        let mut r = Scan::new(body);
+        r.i32(); // throttle_time_ms
+        let answer = InitProducerIdV0 {
+            error_code: ErrorCode(r.i16()),
+            producer_id: r.i64(),
+            producer_epoch: r.i16(),
+        };
+        r.finish(answer)
     }
 }
 
@@ -266,7 +363,7 @@ pub fn encode_produce_request_head(
     records_len: usize,
 ) -> Result<()> {
     let records_len = i32::try_from(records_len).map_err(|_| Error::TooLarge {
-        what: "record batch",
+        what: crate::Limit::Records,
         size: records_len,
         limit: i32::MAX as usize,
     })?;
@@ -295,16 +392,16 @@ impl ProducedV3 {
     /// Errors: truncated or malformed bytes, or [`Error::Malformed`] when the
     /// partition is not in the response.
     pub fn decode(body: &[u8], topic: &str, partition: i32) -> Result<Self> {
-        let mut r = Reader::new(body);
+        let mut r = Scan::new(body);
         let mut found = None;
-        for _ in 0..count(&mut r)? {
-            let name = r.string()?;
-            for _ in 0..count(&mut r)? {
-                let index = r.i32()?;
-                let error_code = ErrorCode(r.i16()?);
-                let base_offset = r.i64()?;
-                r.i64()?; // log_append_time_ms
-                if name == topic && index == partition {
+        for _ in 0..r.count() {
+            let name = r.string();
+            for _ in 0..r.count() {
+                let index = r.i32();
+                let error_code = ErrorCode(r.i16());
+                let base_offset = r.i64();
+                r.i64(); // log_append_time_ms
+                if name == topic.as_bytes() && index == partition {
                     found = Some(ProducedV3 {
                         error_code,
                         base_offset,
@@ -312,8 +409,8 @@ impl ProducedV3 {
                 }
             }
         }
-        r.i32()?; // throttle_time_ms
-        found.ok_or(Error::Malformed(
+        r.i32(); // throttle_time_ms
+        r.finish(found)?.ok_or(Error::Malformed(
             "the Produce response does not mention the partition",
         ))
     }
@@ -456,6 +553,38 @@ mod tests {
         }
     }
 
+    /// A Metadata v4 body: no throttle, one broker (node 1, `host`, port
+    /// 9092, no rack), cluster id, controller 1, then `topics` as given.
+    fn metadata_body(host_len: i16, host: &[u8], topics: &[u8]) -> Vec<u8> {
+        let mut b = vec![0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1];
+        b.extend_from_slice(&host_len.to_be_bytes());
+        b.extend_from_slice(host);
+        b.extend_from_slice(&[0, 0, 0x23, 0x84, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1]);
+        b.extend_from_slice(topics);
+        b
+    }
+
+    #[test]
+    fn null_strings_and_negative_counts_are_refused() {
+        // telemetry: no error, not internal, no partitions.
+        let topic = b"\0\0\0\x01\0\0\0\x09telemetry\0\0\0\0\0";
+        let good = metadata_body(4, b"kafk", topic);
+        let m = MetadataV4::decode(&good, "telemetry").unwrap();
+        assert_eq!(m.brokers().next().map(|b| b.host), Some(&b"kafk"[..]));
+        // A null host (nullable only for the rack and cluster id).
+        let null_host = metadata_body(-1, b"", topic);
+        let e = MetadataV4::decode(&null_host, "telemetry").map(|_| ());
+        assert_eq!(e, Err(Error::InvalidLength));
+        // An array count below -1.
+        let negative = metadata_body(4, b"kafk", &[0xff, 0xff, 0xff, 0xfe]);
+        let e = MetadataV4::decode(&negative, "telemetry").map(|_| ());
+        assert_eq!(e, Err(Error::InvalidLength));
+        // A count larger than the bytes left.
+        let lying = metadata_body(4, b"kafk", &[0, 0, 1, 0]);
+        let e = MetadataV4::decode(&lying, "telemetry").map(|_| ());
+        assert_eq!(e, Err(Error::Truncated));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -488,7 +617,7 @@ mod tests {
                 let brokers: Vec<_> = response
                     .brokers
                     .iter()
-                    .map(|b| MetadataBroker { node_id: b.node_id, host: b.host, port: b.port })
+                    .map(|b| MetadataBroker { node_id: b.node_id, host: b.host.as_bytes(), port: b.port })
                     .collect();
                 prop_assert_eq!(decoded.brokers().collect::<Vec<_>>(), brokers);
                 let partitions: Vec<_> = last

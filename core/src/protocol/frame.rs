@@ -28,7 +28,7 @@ pub fn split_frame(buf: &[u8], max_frame_size: usize) -> Result<Option<(&[u8], u
     let size = usize::try_from(size).map_err(|_| Error::InvalidLength)?;
     if size > max_frame_size {
         return Err(Error::TooLarge {
-            what: "frame",
+            what: crate::Limit::Frame,
             size,
             limit: max_frame_size,
         });
@@ -239,7 +239,7 @@ pub fn extend_frame(frame: &mut [u8], extra: usize) -> Result<()> {
         .ok()
         .and_then(|extra| size.checked_add(extra))
         .ok_or(Error::TooLarge {
-            what: "frame",
+            what: crate::Limit::Frame,
             size: extra,
             limit: i32::MAX as usize,
         })?;
@@ -250,7 +250,7 @@ pub fn extend_frame(frame: &mut [u8], extra: usize) -> Result<()> {
 fn finish_frame(mut w: Writer<'_>, size_at: usize) -> Result<usize> {
     let total = w.position();
     let size = i32::try_from(total - SIZE_PREFIX_LEN).map_err(|_| Error::TooLarge {
-        what: "frame",
+        what: crate::Limit::Frame,
         size: total,
         limit: i32::MAX as usize,
     })?;
@@ -272,7 +272,7 @@ mod tests {
         assert_eq!(
             split_frame(&frame, 2),
             Err(Error::TooLarge {
-                what: "frame",
+                what: crate::Limit::Frame,
                 size: 3,
                 limit: 2
             })

@@ -159,7 +159,7 @@ impl<'b> RecordBatchBuilder<'b> {
     ) -> Result<()> {
         if self.count == i32::MAX {
             return Err(Error::TooLarge {
-                what: "record count",
+                what: crate::Limit::RecordCount,
                 size: i32::MAX as usize,
                 limit: i32::MAX as usize - 1,
             });
@@ -310,7 +310,7 @@ impl<'b> RecordBatchBuilder<'b> {
 
 fn as_i32(n: usize) -> Result<i32> {
     i32::try_from(n).map_err(|_| Error::TooLarge {
-        what: "record field",
+        what: crate::Limit::RecordField,
         size: n,
         limit: i32::MAX as usize,
     })

@@ -116,7 +116,7 @@ pub(crate) fn encode_tagged<'a, T: Wire<'a>>(
     let size = value.encoded_len(v)?;
     w.uvarint(tag)?;
     w.uvarint(u32::try_from(size).map_err(|_| Error::TooLarge {
-        what: "tagged field",
+        what: crate::Limit::TaggedField,
         size,
         limit: u32::MAX as usize,
     })?)?;

@@ -65,10 +65,8 @@ impl<'a> Reader<'a> {
     /// Takes the next `n` bytes.
     #[inline]
     pub fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
-        if n > self.remaining() {
-            return Err(Error::Truncated);
-        }
-        let out = &self.buf[self.pos..self.pos + n];
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
+        let out = rest.get(..n).ok_or(Error::Truncated)?;
         self.pos += n;
         Ok(out)
     }
@@ -82,8 +80,12 @@ impl<'a> Reader<'a> {
     /// Takes the next `N` bytes as an array.
     #[inline]
     pub fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.bytes(N)?);
+        // `first_chunk` rather than `bytes` and a copy: that copy, and the
+        // error passed up through `bytes`, made each primitive read about
+        // 100 bytes of a microcontroller's flash; this is about 50.
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
+        let out = *rest.first_chunk::<N>().ok_or(Error::Truncated)?;
+        self.pos += N;
         Ok(out)
     }
 

@@ -192,7 +192,7 @@ impl<'a> Writer<'a> {
     /// Writes a length prefix in the given form; `None` writes null.
     pub fn len_prefix(&mut self, prefix: LenPrefix, len: Option<usize>) -> Result<()> {
         let too_large = |limit: usize| Error::TooLarge {
-            what: "length-prefixed field",
+            what: crate::Limit::Field,
             size: len.unwrap_or(0),
             limit,
         };

@@ -116,11 +116,8 @@ impl<
         response_buffer: &'a mut [u8],
         config: ProducerConfig<'a>,
     ) -> Result<Self> {
-        let batches = Accumulator::new(
-            batch_buffer,
-            core::time::Duration::from_millis(config.linger.as_millis()),
-            config.batch_bytes,
-        )?;
+        let batches =
+            Accumulator::new(batch_buffer, config.linger.as_millis(), config.batch_bytes)?;
         let cluster = Cluster::new(
             sockets,
             resolver,
@@ -185,10 +182,7 @@ impl<
     /// When a lingering batch becomes due: call [`flush_due`](Self::flush_due)
     /// then. `None` when no batch is open.
     pub fn deadline(&self) -> Option<Instant> {
-        self.state
-            .batches
-            .deadline()
-            .map(|d| Instant::from_millis(d.as_secs() * 1_000 + u64::from(d.subsec_millis())))
+        self.state.batches.deadline().map(Instant::from_millis)
     }
 
     /// Appends `record` to its partition's batch, then sends every batch

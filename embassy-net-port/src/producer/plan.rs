@@ -120,8 +120,8 @@ pub(crate) struct Run<'s, 'a, 'r, B, const SLOTS: usize, const PARTITIONS: usize
 }
 
 /// The monotonic clock as core's batching counts it (ms resolution).
-fn now() -> core::time::Duration {
-    core::time::Duration::from_millis(Instant::now().as_millis())
+fn now() -> u64 {
+    Instant::now().as_millis()
 }
 
 impl<
@@ -501,9 +501,8 @@ impl<'s, 'a, 'r, B: Balancer, const SLOTS: usize, const PARTITIONS: usize>
         p.random ^= p.random << 13;
         p.random ^= p.random >> 17;
         p.random ^= p.random << 5;
-        let delay = p.config.backoff.delay_with_jitter(attempt, p.random);
-        let ms = delay.as_secs() * 1_000 + u64::from(delay.subsec_millis());
-        self.wake = Some(Instant::now() + Duration::from_millis(ms));
+        let ms = p.config.backoff.delay_ms_with_jitter(attempt, p.random);
+        self.wake = Some(Instant::now() + Duration::from_millis(u64::from(ms)));
     }
 
     fn idempotent(&self) -> bool {

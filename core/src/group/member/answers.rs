@@ -38,7 +38,7 @@ impl<const TOPICS: usize, const PARTITIONS: usize> Member<TOPICS, PARTITIONS> {
         };
         if error.is_ok() {
             let host = String::try_from(host)
-                .map_err(|_| too_large("coordinator host", host.len(), MAX_HOST_LEN))?;
+                .map_err(|_| too_large(crate::Limit::HostName, host.len(), MAX_HOST_LEN))?;
             self.coordinator = Some(Coordinator {
                 node_id,
                 host,
@@ -198,7 +198,7 @@ impl<const TOPICS: usize, const PARTITIONS: usize> Member<TOPICS, PARTITIONS> {
             }
             self.slots
                 .push(Slot::new(t, partition))
-                .map_err(|_| too_large("assigned partitions", i + 1, PARTITIONS))?;
+                .map_err(|_| too_large(crate::Limit::AssignedPartitions, i + 1, PARTITIONS))?;
         }
         Ok(())
     }

@@ -126,7 +126,7 @@ pub(crate) fn encode_assignments<'b>(
     let need = leader_scratch_len(members.len(), topics.len(), total);
     if scratch.len() < need {
         return Err(Error::TooLarge {
-            what: "leader scratch",
+            what: crate::Limit::Scratch,
             size: need,
             limit: scratch.len(),
         });

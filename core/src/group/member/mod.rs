@@ -240,7 +240,7 @@ pub struct Member<const TOPICS: usize, const PARTITIONS: usize> {
     notices: Deque<Notice, NOTICES>,
 }
 
-fn too_large(what: &'static str, size: usize, limit: usize) -> Error {
+fn too_large(what: crate::Limit, size: usize, limit: usize) -> Error {
     Error::TooLarge { what, size, limit }
 }
 
@@ -295,15 +295,19 @@ impl<const TOPICS: usize, const PARTITIONS: usize> Member<TOPICS, PARTITIONS> {
         if config.assignors.is_empty() {
             return Err(Error::Malformed("a group member needs an assignor"));
         }
-        let group_id = String::try_from(config.group_id)
-            .map_err(|_| too_large("group id", config.group_id.len(), MAX_GROUP_ID_LEN))?;
+        let group_id = String::try_from(config.group_id).map_err(|_| {
+            too_large(
+                crate::Limit::GroupId,
+                config.group_id.len(),
+                MAX_GROUP_ID_LEN,
+            )
+        })?;
         let instance_id = match config.group_instance_id {
             None => None,
             Some("") => return Err(Error::Malformed("the group instance id is empty")),
-            Some(i) => Some(
-                String::try_from(i)
-                    .map_err(|_| too_large("group instance id", i.len(), MAX_INSTANCE_ID_LEN))?,
-            ),
+            Some(i) => Some(String::try_from(i).map_err(|_| {
+                too_large(crate::Limit::GroupInstanceId, i.len(), MAX_INSTANCE_ID_LEN)
+            })?),
         };
         let mut topics = Vec::new();
         for (i, &t) in config.topics.iter().enumerate() {
@@ -311,16 +315,20 @@ impl<const TOPICS: usize, const PARTITIONS: usize> Member<TOPICS, PARTITIONS> {
                 return Err(Error::Malformed("topics must be named once each"));
             }
             let name = String::try_from(t)
-                .map_err(|_| too_large("topic name", t.len(), MAX_TOPIC_NAME_LEN))?;
+                .map_err(|_| too_large(crate::Limit::TopicName, t.len(), MAX_TOPIC_NAME_LEN))?;
             topics
                 .push(name)
-                .map_err(|_| too_large("subscribed topics", config.topics.len(), TOPICS))?;
+                .map_err(|_| too_large(crate::Limit::Topics, config.topics.len(), TOPICS))?;
         }
         let mut assignors = Vec::new();
         for a in config.assignors {
-            assignors
-                .push(a.name())
-                .map_err(|_| too_large("assignors", config.assignors.len(), MAX_ASSIGNORS))?;
+            assignors.push(a.name()).map_err(|_| {
+                too_large(
+                    crate::Limit::Assignors,
+                    config.assignors.len(),
+                    MAX_ASSIGNORS,
+                )
+            })?;
         }
         let cooperative = config
             .assignors

@@ -33,7 +33,7 @@ impl Codec for NoCompression {
         let limit = output.len();
         output
             .get_mut(..input.len())
-            .ok_or(too_large("uncompressed records", input.len(), limit))?
+            .ok_or(too_large(crate::Limit::Decompressed, input.len(), limit))?
             .copy_from_slice(input);
         Ok(input.len())
     }

@@ -244,7 +244,7 @@ impl Codec for Gzip {
                 }
                 None => {
                     return Err(too_large(
-                        "decompressed gzip data",
+                        crate::Limit::Decompressed,
                         output.len() + 1,
                         output.len(),
                     ))

@@ -117,7 +117,7 @@ fn header_checksum(descriptor: &[u8]) -> u8 {
 }
 
 fn limit_error(size: usize, limit: usize) -> Error {
-    too_large("decompressed lz4 data", size, limit)
+    too_large(crate::Limit::Decompressed, size, limit)
 }
 
 /// Decodes one frame starting at `frame[0]` into `output[start..]`; returns the

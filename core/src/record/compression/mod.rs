@@ -234,7 +234,7 @@ impl SelectCodec for dyn Codec + '_ {
 }
 
 /// `TooLarge` for decompressed data that would not fit in `limit` bytes.
-pub(crate) const fn too_large(what: &'static str, size: usize, limit: usize) -> Error {
+pub(crate) const fn too_large(what: crate::Limit, size: usize, limit: usize) -> Error {
     Error::TooLarge { what, size, limit }
 }
 

@@ -155,7 +155,7 @@ fn decompress_raw(input: &[u8], output: &mut [u8]) -> Result<usize> {
     // refused as too large (snap would only say "buffer too small").
     let (len, _) = snappy_raw::decompressed_len(input)?;
     if len > output.len() {
-        return Err(too_large("decompressed snappy data", len, output.len()));
+        return Err(too_large(crate::Limit::Decompressed, len, output.len()));
     }
     snap::raw::Decoder::new()
         .decompress(input, &mut output[..len])

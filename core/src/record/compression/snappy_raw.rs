@@ -44,7 +44,7 @@ pub(crate) fn decompressed_len(input: &[u8]) -> Result<(usize, usize)> {
 pub(crate) fn decompress(input: &[u8], output: &mut [u8]) -> Result<usize> {
     let (len, mut s) = decompressed_len(input)?;
     if len > output.len() {
-        return Err(too_large("decompressed snappy data", len, output.len()));
+        return Err(too_large(crate::Limit::Decompressed, len, output.len()));
     }
     let out = &mut output[..len];
     let mut d = 0;

@@ -67,7 +67,7 @@ impl Zstd {
         let declared = self.decoder.content_size();
         if declared > output.len() as u64 {
             let size = usize::try_from(declared).unwrap_or(usize::MAX);
-            return Err(too_large("decompressed zstd data", size, output.len()));
+            return Err(too_large(crate::Limit::Decompressed, size, output.len()));
         }
         let mut written = 0;
         loop {
@@ -81,7 +81,7 @@ impl Zstd {
                 .map_err(|_| Error::Malformed("zstd: corrupt frame"))?;
             if self.decoder.can_collect() > 0 {
                 return Err(too_large(
-                    "decompressed zstd data",
+                    crate::Limit::Decompressed,
                     written + self.decoder.can_collect(),
                     output.len(),
                 ));
@@ -145,7 +145,7 @@ pub(super) fn declared_window(frame: &[u8]) -> Option<u64> {
 fn decode_error(e: &FrameDecoderError, rest: &[u8]) -> Error {
     match *e {
         FrameDecoderError::WindowSizeTooBig { requested, max } => too_large(
-            "zstd window",
+            crate::Limit::ZstdWindow,
             usize::try_from(requested).unwrap_or(usize::MAX),
             usize::try_from(max).unwrap_or(usize::MAX),
         ),
@@ -235,11 +235,11 @@ impl Codec for Zstd {
                 .frame(&mut rest, &mut output[written..])
                 .map_err(|e| match e {
                     Error::TooLarge {
-                        what: "decompressed zstd data",
+                        what: crate::Limit::Decompressed,
                         size,
                         ..
                     } => too_large(
-                        "decompressed zstd data",
+                        crate::Limit::Decompressed,
                         written.saturating_add(size),
                         output.len(),
                     ),

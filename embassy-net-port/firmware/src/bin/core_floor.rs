@@ -55,13 +55,12 @@ fn run(rx: &mut [u8], head: &mut [u8], batches: &mut [u8]) -> Option<()> {
     black_box(&head[..sent.len]);
     let pid = InitProducerIdV0::decode(conn.receive_unapplied(&rx[..n]).ok()?.body).ok()?;
 
-    let mut acc =
-        Accumulator::<1>::new(batches, core::time::Duration::from_millis(5), usize::MAX).ok()?;
+    let mut acc = Accumulator::<1>::new(batches, 5, usize::MAX).ok()?;
     let partition = Murmur2::default().balance(
         &MessageRef::new(Some(b"sensor-1"), Some(b"1")),
         cache.partitions(),
     )?;
-    let now = core::time::Duration::from_millis(black_box(1));
+    let now = black_box(1u64);
     acc.append(
         now,
         partition,
