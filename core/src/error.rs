@@ -174,6 +174,9 @@ impl fmt::Display for Limit {
     }
 }
 
+// The size `Limit` is for: three words (12 bytes on a microcontroller).
+const _: () = assert!(core::mem::size_of::<Error>() <= 3 * core::mem::size_of::<usize>());
+
 /// Shorthand for results whose error is [`Error`].
 pub type Result<T, E = Error> = core::result::Result<T, E>;
 

@@ -46,7 +46,7 @@ pub const PRODUCE: i16 = 3;
 /// [`finish`](Scan::finish) reports once, so a decoder never acts on what it
 /// read from bad bytes.
 ///
-/// Why not [`Reader`]: there, each read returns a `Result` the decoder
+/// Why not [`Reader`](crate::wire::Reader): there, each read returns a `Result` the decoder
 /// checks and passes on; on a microcontroller that checking was most of these
 /// decoders' flash.
 struct Scan<'a> {
@@ -142,7 +142,7 @@ impl<'a> Scan<'a> {
     /// Skips an `[]int32` array.
     fn skip_int32s(&mut self) {
         let n = self.count();
-        self.bytes(n * 4);
+        self.bytes(n.saturating_mul(4));
     }
 
     /// The bytes read since `start` (an earlier position).
@@ -174,7 +174,7 @@ impl<'a> ApiVersionsV0<'a> {
         let mut r = Scan::new(body);
         let error_code = ErrorCode(r.i16());
         let n = r.count();
-        let entries = r.bytes(n * 6);
+        let entries = r.bytes(n.saturating_mul(6));
         r.finish(ApiVersionsV0 {
             error_code,
             entries,
