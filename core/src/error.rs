@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::protocol::ApiKey;
+use crate::protocol::api_key::ApiKey;
 
 /// Everything that can go wrong while encoding or decoding in `microkafka-core`.
 ///
@@ -131,6 +131,14 @@ pub enum Limit {
     Scratch,
     /// Broker connections: at least one socket is needed.
     Connections,
+    /// Producers with an aborted transaction open at one place in a
+    /// fetched partition, beyond what a `read_committed` cursor tracks.
+    AbortedProducers,
+    /// Partitions (and group offsets) in one transaction, beyond what a
+    /// transactional producer tracks.
+    TransactionPartitions,
+    /// A transactional id beyond the length kept.
+    TransactionalId,
 }
 
 impl Limit {
@@ -164,6 +172,9 @@ impl Limit {
             Limit::GroupMembers => "group members",
             Limit::Scratch => "scratch buffer",
             Limit::Connections => "broker connections",
+            Limit::AbortedProducers => "open aborted transactions",
+            Limit::TransactionPartitions => "partitions in a transaction",
+            Limit::TransactionalId => "transactional id",
         }
     }
 }

@@ -34,6 +34,8 @@ pub mod group;
 pub mod producer;
 pub mod protocol;
 pub mod record;
+#[cfg(feature = "sasl")]
+pub mod sasl;
 
 pub use error::{Error, Limit, Result};
 pub use error_code::ErrorCode;

@@ -3,31 +3,30 @@
 //! response buffers, and the procedures every operation is made of:
 //! connecting to a broker, refreshing metadata, finding a partition's
 //! leader. Each procedure is a small synchronous state machine polled by a
-//! [`Plan`] (see [`crate::drive`]): polled, it names the next I/O step or
+//! [`Plan`](crate::plan::Plan) (see [`crate::plan`]): polled, it names the next I/O step or
 //! gives its result; the I/O's outcome goes back to it through
 //! [`Cluster::complete`].
 
-use embassy_net::tcp::TcpSocket;
 use embassy_net::IpEndpoint;
 use embassy_time::Duration;
 use heapless::String;
 use microkafka_core::client::{BrokerAddress, MetadataCache, Received};
-use microkafka_core::group::GroupRequest;
 use microkafka_core::protocol::fixed::{self, MetadataV4};
-use microkafka_core::protocol::{ApiKey, Request};
+use microkafka_core::protocol::ApiKey;
 use microkafka_core::wire::Writer;
 use microkafka_core::ErrorCode;
 
-use crate::connection::BrokerConnection;
-use crate::drive::{Io, Outcome, Plan, Progress, Step};
+use crate::connection::{BrokerConnection, BrokerSocket};
 use crate::error::{Error, ErrorKind, Failed, Fallible, Result};
 use crate::fmt::{debug, warning};
+use crate::plan::{Io, Outcome, Progress};
 use crate::resolve::Resolve;
 
 /// Bytes of the buffer requests are encoded in (Produce requests carry their
 /// records separately, straight from the batch buffer). It bounds the client
-/// id plus the topic name to about 140 bytes.
-pub const REQUEST_BUFFER_LEN: usize = 256;
+/// id plus the topic name to about 140 bytes. 384 with the `sasl` feature:
+/// room for a SCRAM-SHA-512 client-final message.
+pub const REQUEST_BUFFER_LEN: usize = if cfg!(feature = "sasl") { 384 } else { 256 };
 
 /// Longest broker host name kept in the metadata tables.
 pub const MAX_HOST_LEN: usize = 64;
@@ -66,8 +65,19 @@ impl Target {
 enum Connecting {
     Idle,
     Resolving,
-    Opening { conn: usize, endpoint: IpEndpoint },
-    Negotiating { conn: usize },
+    Opening {
+        conn: usize,
+        endpoint: IpEndpoint,
+    },
+    Negotiating {
+        conn: usize,
+    },
+    /// SASL: the SaslHandshake (`handshake`) or a SaslAuthenticate exchange.
+    #[cfg(feature = "sasl")]
+    Authenticating {
+        conn: usize,
+        handshake: bool,
+    },
     Finished(Fallible<usize>),
 }
 
@@ -113,6 +123,12 @@ pub(crate) struct Cluster<'a, R, const CONNS: usize, const BROKERS: usize, const
     pub(crate) target: Target,
     /// The last failure: internal results say [`Failed`] and leave it here.
     pub(crate) error: Error,
+    /// TLS and SASL settings, when given.
+    #[cfg(any(feature = "tls", feature = "sasl"))]
+    pub(crate) security: Option<crate::security::Security<'a>>,
+    /// The SASL exchange of the connection being made.
+    #[cfg(feature = "sasl")]
+    sasl_client: Option<microkafka_core::sasl::SaslClient<'a>>,
     connecting: Connecting,
     refreshing: Refreshing,
     leading: Leading,
@@ -123,8 +139,8 @@ pub(crate) struct Cluster<'a, R, const CONNS: usize, const BROKERS: usize, const
 impl<'a, R: Resolve, const CONNS: usize, const BROKERS: usize, const PARTITIONS: usize>
     Cluster<'a, R, CONNS, BROKERS, PARTITIONS>
 {
-    pub(crate) fn new(
-        sockets: [TcpSocket<'a>; CONNS],
+    pub(crate) fn new<S: Into<BrokerSocket<'a>>>(
+        sockets: [S; CONNS],
         resolver: R,
         metadata: MetadataCache<BROKERS, PARTITIONS, MAX_HOST_LEN>,
         rx: &'a mut [u8],
@@ -141,7 +157,7 @@ impl<'a, R: Resolve, const CONNS: usize, const BROKERS: usize, const PARTITIONS:
         let mut conns = heapless::Vec::new();
         for socket in sockets {
             // Cannot fail: CONNS sockets into a CONNS-slot vector.
-            let _ = conns.push(BrokerConnection::new(socket));
+            let _ = conns.push(BrokerConnection::new(socket.into()));
         }
         Ok(Cluster {
             conns,
@@ -156,12 +172,53 @@ impl<'a, R: Resolve, const CONNS: usize, const BROKERS: usize, const PARTITIONS:
                 node: -1,
             },
             error: Error::new(ErrorKind::NoBroker),
+            #[cfg(any(feature = "tls", feature = "sasl"))]
+            security: None,
+            #[cfg(feature = "sasl")]
+            sasl_client: None,
             connecting: Connecting::Idle,
             refreshing: Refreshing::Idle,
             leading: Leading::Idle,
             owner: Owner::Plan,
             uses: 0,
         })
+    }
+
+    /// Secures every connection from now on (open ones are dropped).
+    /// Errors: TLS options with a plain `TcpSocket`, or TLS sockets without
+    /// TLS options.
+    #[cfg(any(feature = "tls", feature = "sasl"))]
+    pub(crate) fn set_security(&mut self, security: crate::security::Security<'a>) -> Result<()> {
+        #[cfg(feature = "tls")]
+        {
+            let tls = security.tls.is_some();
+            if self.conns.iter().any(|c| c.is_tls() != tls) {
+                let what = if tls {
+                    "TLS options need TlsSockets"
+                } else {
+                    "TlsSockets need TLS options"
+                };
+                return Err(microkafka_core::Error::Malformed(what).into());
+            }
+        }
+        for c in self.conns.iter_mut() {
+            c.disconnect();
+        }
+        self.security = Some(security);
+        Ok(())
+    }
+
+    /// True when the recorded error should stop a search for a broker (a
+    /// failed TLS handshake or login: the next broker would fail the same
+    /// way, and each failure costs the broker's penalty delay).
+    fn failed_for_good(&self) -> bool {
+        match self.error.kind {
+            #[cfg(feature = "tls")]
+            ErrorKind::Tls(_) => true,
+            #[cfg(feature = "sasl")]
+            ErrorKind::Sasl(_) => true,
+            _ => false,
+        }
     }
 
     /// Closes every connection, delivering what was written first.
@@ -308,9 +365,134 @@ impl<'a, R: Resolve, const CONNS: usize, const BROKERS: usize, const PARTITIONS:
                     }
                 }
             }
+            #[cfg(feature = "sasl")]
+            Connecting::Authenticating { conn, handshake } => {
+                match self.encode_sasl(conn, handshake) {
+                    Ok(len) => Io::Exchange {
+                        conn,
+                        head: len,
+                        tail: &[],
+                        answered: true,
+                        timeout: self.config.connect_timeout,
+                    },
+                    Err(e) => {
+                        if let Some(c) = self.conns.get_mut(conn) {
+                            c.disconnect();
+                        }
+                        self.connecting = Connecting::Idle;
+                        self.sasl_client = None;
+                        let node = self.target.node;
+                        let api = crate::sasl::api(handshake);
+                        return Progress::Done(Err(self.fail_at(e, api, node)));
+                    }
+                }
+            }
         };
         self.owner = Owner::Connect;
         Progress::Io(io)
+    }
+
+    /// Writes the next SASL request on `conn` into the request buffer.
+    #[cfg(feature = "sasl")]
+    fn encode_sasl(&mut self, conn: usize, handshake: bool) -> Result<usize, ErrorKind> {
+        use crate::sasl::{self, SaslFailure};
+        use microkafka_core::sasl::ClientMechanism;
+        let client = self.sasl_client.as_ref().ok_or(ErrorKind::ConnectionLost)?;
+        let state = self
+            .conns
+            .get_mut(conn)
+            .and_then(BrokerConnection::unauthenticated)
+            .ok_or(ErrorKind::ConnectionLost)?;
+        let sent = if handshake {
+            let versions = state.versions().ok_or(ErrorKind::ConnectionLost)?;
+            let supported = versions
+                .require(ApiKey::SaslHandshake, sasl::HANDSHAKE_VERSION)
+                .and_then(|()| {
+                    versions.require(ApiKey::SaslAuthenticate, sasl::AUTHENTICATE_VERSION)
+                });
+            if supported.is_err() {
+                return Err(ErrorKind::Sasl(SaslFailure::Unsupported));
+            }
+            let mechanism = client.mechanism();
+            state.encode_with(
+                &mut self.head,
+                ApiKey::SaslHandshake,
+                sasl::HANDSHAKE_VERSION,
+                true,
+                &mut |w| sasl::encode_handshake(w, mechanism),
+            )
+        } else {
+            let mut message = [0u8; sasl::MAX_CLIENT_MESSAGE_LEN];
+            let len = client.message(&mut message).map_err(|e| match e {
+                microkafka_core::sasl::SaslError::Core(e) => ErrorKind::Protocol(e),
+                _ => ErrorKind::Sasl(SaslFailure::ServerRejected),
+            })?;
+            let message = message.get(..len).unwrap_or_default();
+            state.encode_with(
+                &mut self.head,
+                ApiKey::SaslAuthenticate,
+                sasl::AUTHENTICATE_VERSION,
+                true,
+                &mut |w| sasl::encode_authenticate(w, message),
+            )
+        };
+        Ok(sent.map_err(ErrorKind::Protocol)?.len)
+    }
+
+    /// Takes the answer to a SASL request: the next step, or the connection
+    /// ready (`Finished`).
+    #[cfg(feature = "sasl")]
+    fn authenticating(&mut self, conn: usize, handshake: bool, len: usize) -> Result<Connecting> {
+        use crate::sasl;
+        let frame = self.rx.get(..len).unwrap_or_default();
+        let c = self.conns.get_mut(conn).ok_or(ErrorKind::ConnectionLost)?;
+        let received = c.received(frame)?;
+        let next = Connecting::Authenticating {
+            conn,
+            handshake: false,
+        };
+        if handshake {
+            sasl::read_handshake(received.body)?;
+            return Ok(next);
+        }
+        let answer = sasl::read_authenticate(received.body)?;
+        let client = self.sasl_client.as_mut().ok_or(ErrorKind::ConnectionLost)?;
+        if !sasl::receive(client, answer.auth_bytes)? {
+            return Ok(next);
+        }
+        let random = match &mut self.security {
+            Some(security) => security.rng.next_u32(),
+            None => 0,
+        };
+        c.authenticated(answer.session_lifetime_ms, random);
+        self.sasl_client = None;
+        Ok(Connecting::Finished(Ok(conn)))
+    }
+
+    /// Starts SASL on `conn` once versions are agreed, when configured:
+    /// the next connecting state (`None`: no SASL, the connection is ready).
+    #[cfg(feature = "sasl")]
+    fn start_sasl(&mut self, conn: usize) -> Result<Option<Connecting>> {
+        let Some(security) = &mut self.security else {
+            return Ok(None);
+        };
+        let Some(credentials) = security.sasl else {
+            return Ok(None);
+        };
+        self.sasl_client = Some(credentials.client(&mut *security.rng)?);
+        Ok(Some(Connecting::Authenticating {
+            conn,
+            handshake: true,
+        }))
+    }
+
+    /// True when connections authenticate after ApiVersions.
+    fn authenticates(&self) -> bool {
+        #[cfg(feature = "sasl")]
+        if let Some(security) = &self.security {
+            return security.sasl.is_some();
+        }
+        false
     }
 
     /// Takes the outcome of a connecting step.
@@ -327,9 +509,28 @@ impl<'a, R: Resolve, const CONNS: usize, const BROKERS: usize, const PARTITIONS:
             }
             (Connecting::Negotiating { conn }, Ok(outcome)) => {
                 let frame = self.rx.get(..outcome.len()).unwrap_or_default();
+                let authenticate = self.authenticates();
                 match self.conns.get_mut(conn) {
-                    Some(c) => match c.finish_negotiation(frame) {
-                        Ok(()) => Ok(conn),
+                    Some(c) => match c.finish_negotiation(frame, authenticate) {
+                        Ok(()) => {
+                            #[cfg(feature = "sasl")]
+                            match self.start_sasl(conn) {
+                                Ok(Some(next)) => {
+                                    self.connecting = next;
+                                    return;
+                                }
+                                Ok(None) => {}
+                                Err(e) => {
+                                    self.conns[conn].disconnect();
+                                    self.fail(e);
+                                    let api = Some(ApiKey::SaslHandshake);
+                                    self.error.add_context(api, Some(node), None);
+                                    self.connecting = Connecting::Finished(Err(Failed));
+                                    return;
+                                }
+                            }
+                            Ok(conn)
+                        }
                         Err(e) => {
                             c.disconnect();
                             Err(self.fail(e))
@@ -338,12 +539,35 @@ impl<'a, R: Resolve, const CONNS: usize, const BROKERS: usize, const PARTITIONS:
                     None => Err(self.fail(ErrorKind::ConnectionLost)),
                 }
             }
+            #[cfg(feature = "sasl")]
+            (Connecting::Authenticating { conn, handshake }, Ok(outcome)) => {
+                match self.authenticating(conn, handshake, outcome.len()) {
+                    Ok(next) => {
+                        self.connecting = next;
+                        return;
+                    }
+                    Err(e) => {
+                        if let Some(c) = self.conns.get_mut(conn) {
+                            c.disconnect();
+                        }
+                        self.sasl_client = None;
+                        self.fail(e);
+                        let api = Some(crate::sasl::api(handshake));
+                        self.error.add_context(api, Some(node), None);
+                        self.connecting = Connecting::Finished(Err(Failed));
+                        return;
+                    }
+                }
+            }
             (_, Ok(_)) => Err(self.fail(ErrorKind::ConnectionLost)),
             (_, Err(failed)) => Err(failed),
         };
         if negotiated.is_err() {
             let api = match self.connecting {
-                Connecting::Resolving => None,
+                // Resolving, or opening the connection (TCP, TLS): no API yet.
+                Connecting::Resolving | Connecting::Opening { .. } => None,
+                #[cfg(feature = "sasl")]
+                Connecting::Authenticating { handshake, .. } => Some(crate::sasl::api(handshake)),
                 _ => Some(ApiKey::ApiVersions),
             };
             self.error.add_context(api, Some(node), None);
@@ -441,6 +665,9 @@ impl<'a, R: Resolve, const CONNS: usize, const BROKERS: usize, const PARTITIONS:
                     if let Some(io) = self.ask_metadata(i, candidate) {
                         return Progress::Io(io);
                     }
+                }
+                Progress::Done(Err(Failed)) if self.failed_for_good() => {
+                    self.refreshing = Refreshing::Finished(Err(Failed));
                 }
                 Progress::Done(Err(Failed)) => self.refreshing = next,
             }
@@ -584,199 +811,6 @@ impl<'a, R: Resolve, const CONNS: usize, const BROKERS: usize, const PARTITIONS:
                     return Progress::Done(result);
                 }
             };
-        }
-    }
-
-    // --- for the consumers: one procedure or exchange per call ----------
-
-    async fn errand(&mut self, errand: Errand<'_>) -> Result<usize> {
-        let mut plan = ErrandPlan {
-            errand,
-            started: false,
-            value: Err(Failed),
-        };
-        self.drive(&mut plan).await?;
-        plan.value.map_err(|Failed| self.error)
-    }
-
-    /// A connection to `partition`'s leader (metadata refreshed as needed).
-    pub(crate) async fn leader_connection(&mut self, partition: i32) -> Result<usize> {
-        self.errand(Errand::Leader(partition)).await
-    }
-
-    /// Any live connection: an open one, else one made by asking the known
-    /// and bootstrap brokers for metadata.
-    pub(crate) async fn any_connection(&mut self) -> Result<usize> {
-        self.errand(Errand::AnyConnection).await
-    }
-
-    /// A connection to the broker at `host:port` (node id `node`).
-    pub(crate) async fn connect_to(&mut self, host: &str, port: u16, node: i32) -> Result<usize> {
-        self.errand(Errand::Connect { host, port, node }).await
-    }
-
-    /// Refreshes the topic's metadata.
-    pub(crate) async fn refresh_metadata(&mut self) -> Result<()> {
-        self.errand(Errand::Refresh).await.map(drop)
-    }
-
-    /// Sends `request` on connection `i` at the highest version agreed; the
-    /// response borrows the response buffer.
-    pub(crate) async fn request<'q, Q: Request<'q>>(
-        &mut self,
-        i: usize,
-        request: &Q,
-    ) -> Result<Q::Response<'_>> {
-        let timeout = self.config.request_timeout;
-        self.request_at(i, request, None, timeout).await
-    }
-
-    /// Sends `request` on connection `i` at `version` (or the highest
-    /// agreed when `None`), waiting up to `timeout` for the answer.
-    pub(crate) async fn request_at<'q, Q: Request<'q>>(
-        &mut self,
-        i: usize,
-        request: &Q,
-        version: Option<i16>,
-        timeout: Duration,
-    ) -> Result<Q::Response<'_>> {
-        let c = self.conns.get_mut(i).ok_or(ErrorKind::ConnectionLost)?;
-        let node = c.node();
-        let context = |e: Error| e.with_api(Q::API_KEY).with_broker(node);
-        let state = c.state().ok_or(context(ErrorKind::ConnectionLost.into()))?;
-        let sent = match version {
-            Some(v) => state.encode_at(&mut self.head, request, v),
-            None => state.encode(&mut self.head, request),
-        };
-        let head = sent.map_err(|e| context(e.into()))?.len;
-        let exchange = Errand::Exchange {
-            conn: i,
-            head,
-            tail: &[],
-            timeout,
-        };
-        let len = self.errand(exchange).await.map_err(context)?;
-        let received = self.received(i, len).map_err(context)?;
-        received
-            .decode::<Q::Response<'_>>()
-            .map_err(|e| context(e.into()))
-    }
-
-    /// Sends a consumer-group request (encoded into `frame` at the version
-    /// agreed with this broker) and returns its matched response, which
-    /// borrows the response buffer, for core's group
-    /// [`Member`](microkafka_core::group::Member).
-    pub(crate) async fn group_request(
-        &mut self,
-        i: usize,
-        frame: &mut [u8],
-        request: &GroupRequest<'_>,
-        timeout: Duration,
-    ) -> Result<Received<'_>> {
-        let c = self.conns.get_mut(i).ok_or(ErrorKind::ConnectionLost)?;
-        let node = c.node();
-        let api = request.api();
-        let context = |e: Error| e.with_api(api).with_broker(node);
-        let state = c.state().ok_or(context(ErrorKind::ConnectionLost.into()))?;
-        let sent = request
-            .encode(state, frame)
-            .map_err(|e| context(e.into()))?;
-        let exchange = Errand::Exchange {
-            conn: i,
-            head: 0,
-            tail: frame.get(..sent.len).unwrap_or_default(),
-            timeout,
-        };
-        let len = self.errand(exchange).await.map_err(context)?;
-        self.received(i, len).map_err(context)
-    }
-}
-
-/// One thing a consumer asks of the cluster.
-enum Errand<'p> {
-    Leader(i32),
-    AnyConnection,
-    Connect {
-        host: &'p str,
-        port: u16,
-        node: i32,
-    },
-    Refresh,
-    /// `head` bytes of the request buffer then `tail`, answered.
-    Exchange {
-        conn: usize,
-        head: usize,
-        tail: &'p [u8],
-        timeout: Duration,
-    },
-}
-
-/// The plan that runs one [`Errand`]; `value` is its result (a connection
-/// slot, or an answer's length).
-struct ErrandPlan<'p> {
-    errand: Errand<'p>,
-    started: bool,
-    value: Fallible<usize>,
-}
-
-impl<R: Resolve, const CONNS: usize, const BROKERS: usize, const PARTITIONS: usize>
-    Plan<Cluster<'_, R, CONNS, BROKERS, PARTITIONS>> for ErrandPlan<'_>
-{
-    fn step(
-        &mut self,
-        cluster: &mut Cluster<'_, R, CONNS, BROKERS, PARTITIONS>,
-        outcome: Option<Fallible<usize>>,
-    ) -> Step<'_> {
-        let started = core::mem::replace(&mut self.started, true);
-        let progress = match self.errand {
-            Errand::Leader(partition) => cluster.poll_leader(partition),
-            Errand::AnyConnection => {
-                let ready = cluster.conns.iter().position(BrokerConnection::is_ready);
-                match (ready, started) {
-                    (Some(i), false) => Progress::Done(Ok(i)),
-                    _ => match cluster.poll_refresh() {
-                        Progress::Io(io) => Progress::Io(io),
-                        Progress::Done(result) => Progress::Done(result.and_then(|_| {
-                            let ready = cluster.conns.iter().position(BrokerConnection::is_ready);
-                            ready.ok_or_else(|| cluster.fail(ErrorKind::NoBroker))
-                        })),
-                    },
-                }
-            }
-            Errand::Connect { host, port, node } => {
-                if !started {
-                    cluster.start_connect(host, port, node);
-                }
-                cluster.poll_connect()
-            }
-            Errand::Refresh => match cluster.poll_refresh() {
-                Progress::Io(io) => Progress::Io(io),
-                Progress::Done(result) => Progress::Done(result.map(|_| 0)),
-            },
-            Errand::Exchange {
-                conn,
-                head,
-                tail,
-                timeout,
-            } => match outcome {
-                Some(result) => Progress::Done(result),
-                None => {
-                    return Step::Io(Io::Exchange {
-                        conn,
-                        head,
-                        tail,
-                        answered: true,
-                        timeout,
-                    })
-                }
-            },
-        };
-        match progress {
-            Progress::Io(io) => Step::Io(io),
-            Progress::Done(value) => {
-                self.value = value;
-                Step::Done(Ok(()))
-            }
         }
     }
 }

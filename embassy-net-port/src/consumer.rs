@@ -3,16 +3,17 @@
 
 use core::ops::Range;
 
-use embassy_net::tcp::TcpSocket;
+use crate::connection::BrokerSocket;
 use embassy_time::{Duration, Timer};
 use microkafka_core::client::MetadataCache;
+use microkafka_core::consumer::partition::Position;
 use microkafka_core::consumer::{ConsumedRecord, FetchCursor, FetchErrorAction, StartOffset};
 use microkafka_core::producer::Backoff;
 use microkafka_core::record::compression::Codecs;
 
 use crate::cluster::{Cluster, ClusterConfig};
-use crate::error::{ErrorKind, Result};
-use crate::fetch::{check_fetch_buffer, fetch_partition, list_offset, next_fetched, FetchWait};
+use crate::error::Result;
+use crate::fetch::{check_fetch_buffer, fetch_failed, fetch_partition, next_fetched, FetchWait};
 use crate::fmt::debug;
 use crate::resolve::Resolve;
 
@@ -67,13 +68,6 @@ impl<'a> ConsumerConfig<'a> {
             request_timeout: Duration::from_secs(10),
         }
     }
-}
-
-/// Where the next fetch starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Position {
-    Offset(i64),
-    Start(StartOffset),
 }
 
 /// A consumer of one partition, with no heap (kafka-go's `Reader` with a
@@ -132,7 +126,7 @@ impl<'a, R: Resolve, const BROKERS: usize> Consumer<'a, R, BROKERS> {
     /// with `resolver`, fetching into `fetch_buffer` and decompressing into
     /// `scratch`. Nothing is sent until the first fetch.
     pub fn new(
-        socket: TcpSocket<'a>,
+        socket: impl Into<BrokerSocket<'a>>,
         resolver: R,
         fetch_buffer: &'a mut [u8],
         scratch: &'a mut [u8],
@@ -140,7 +134,7 @@ impl<'a, R: Resolve, const BROKERS: usize> Consumer<'a, R, BROKERS> {
     ) -> Result<Self> {
         check_fetch_buffer(fetch_buffer.len())?;
         let cluster = Cluster::new(
-            [socket],
+            [socket.into()],
             resolver,
             MetadataCache::for_partition(config.partition),
             fetch_buffer,
@@ -155,7 +149,7 @@ impl<'a, R: Resolve, const BROKERS: usize> Consumer<'a, R, BROKERS> {
         Ok(Consumer {
             cluster,
             config,
-            position: Position::Start(config.start),
+            position: Position::new(config.start),
             cursor: FetchCursor::new(0),
             records: 0..0,
             scratch,
@@ -163,6 +157,17 @@ impl<'a, R: Resolve, const BROKERS: usize> Consumer<'a, R, BROKERS> {
             high_watermark: -1,
             progressed: false,
         })
+    }
+
+    /// Secures every broker connection with TLS and/or SASL (`tls`, `sasl`
+    /// features): TCP, TLS handshake, ApiVersions, SASL, then requests.
+    /// With TLS the sockets given must be `TlsSocket`s.
+    ///
+    /// Errors: TLS options with plain sockets, or TLS sockets without them.
+    #[cfg(any(feature = "tls", feature = "sasl"))]
+    pub fn with_security(mut self, security: crate::Security<'a>) -> Result<Self> {
+        self.cluster.set_security(security)?;
+        Ok(self)
     }
 
     /// The configuration.
@@ -173,10 +178,7 @@ impl<'a, R: Resolve, const BROKERS: usize> Consumer<'a, R, BROKERS> {
     /// The offset of the next record to read; `None` until the start offset
     /// was looked up.
     pub fn offset(&self) -> Option<i64> {
-        match self.position {
-            Position::Offset(o) => Some(o),
-            Position::Start(_) => None,
-        }
+        self.position.offset()
     }
 
     /// The partition's high watermark at the last fetch (-1 before).
@@ -186,21 +188,20 @@ impl<'a, R: Resolve, const BROKERS: usize> Consumer<'a, R, BROKERS> {
 
     /// Records between the position and the high watermark at the last fetch.
     pub fn lag(&self) -> i64 {
-        match self.position {
-            Position::Offset(o) if self.high_watermark >= 0 => (self.high_watermark - o).max(0),
-            _ => 0,
-        }
+        self.position.lag(self.high_watermark)
     }
 
     /// Continues from `offset` (records of the current fetch are dropped).
+    /// As kafka-go's `FirstOffset` and `LastOffset`, -2 and -1 are the
+    /// first and the last offset, looked up at the next fetch.
     pub fn seek(&mut self, offset: i64) {
-        self.position = Position::Offset(offset);
+        self.position.seek(offset);
         self.records = 0..0;
     }
 
     /// Continues from the first or the last offset, looked up at the next fetch.
     pub fn seek_to(&mut self, start: StartOffset) {
-        self.position = Position::Start(start);
+        self.position.seek_to(start);
         self.records = 0..0;
     }
 
@@ -225,11 +226,7 @@ impl<'a, R: Resolve, const BROKERS: usize> Consumer<'a, R, BROKERS> {
                 Err(e) => e,
             };
             let partition = self.config.partition;
-            let action = match error.kind {
-                ErrorKind::Kafka(code) => FetchErrorAction::classify(code),
-                ErrorKind::Protocol(_) => FetchErrorAction::Fail,
-                _ => FetchErrorAction::RefreshMetadata,
-            };
+            let action = fetch_failed(&mut self.position, &error);
             attempt += 1;
             if action == FetchErrorAction::Fail || attempt >= max_attempts {
                 return Err(error.with_partition(partition));
@@ -239,10 +236,8 @@ impl<'a, R: Resolve, const BROKERS: usize> Consumer<'a, R, BROKERS> {
                 attempt, error
             );
             match action {
-                FetchErrorAction::ResetOffset => {
-                    self.position = Position::Start(self.config.start);
-                    continue;
-                }
+                // The position moved to its reset lookup: fetch from there.
+                FetchErrorAction::ResetOffset => continue,
                 FetchErrorAction::RefreshMetadata => self.cluster.metadata.invalidate(),
                 _ => {}
             }
@@ -253,22 +248,15 @@ impl<'a, R: Resolve, const BROKERS: usize> Consumer<'a, R, BROKERS> {
 
     async fn try_fetch(&mut self) -> Result<()> {
         let partition = self.config.partition;
-        let offset = match self.position {
-            Position::Offset(o) => o,
-            Position::Start(start) => {
-                let o = list_offset(&mut self.cluster, partition, start).await?;
-                self.position = Position::Offset(o);
-                o
-            }
-        };
         let wait = FetchWait {
             max_wait: self.config.max_wait,
             min_bytes: self.config.min_bytes,
         };
-        let fetched = fetch_partition(&mut self.cluster, partition, offset, wait).await?;
+        let fetched =
+            fetch_partition(&mut self.cluster, partition, &mut self.position, wait).await?;
         self.high_watermark = fetched.high_watermark;
         self.records = fetched.records;
-        self.cursor = FetchCursor::new(offset);
+        self.cursor = FetchCursor::new(fetched.offset);
         self.progressed = false;
         Ok(())
     }
@@ -291,7 +279,7 @@ impl<'a, R: Resolve, const BROKERS: usize> Consumer<'a, R, BROKERS> {
             &mut self.progressed,
             partition,
         );
-        self.position = Position::Offset(self.cursor.next_offset());
+        self.position.advance(self.cursor.next_offset());
         if !matches!(next, Some(Ok(_))) {
             self.records = 0..0;
         }

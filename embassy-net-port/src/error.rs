@@ -30,6 +30,14 @@ pub enum ErrorKind {
     /// Bytes could not be encoded or decoded, or a configured limit was hit
     /// (buffer sizes, partitions tracked, host name length...).
     Protocol(microkafka_core::Error),
+    /// The TLS handshake with a broker failed (`tls` feature). Not retried:
+    /// the operation fails at once.
+    #[cfg(feature = "tls")]
+    Tls(crate::tls_failure::TlsFailure),
+    /// SASL authentication with a broker failed (`sasl` feature). Not
+    /// retried: the operation fails at once.
+    #[cfg(feature = "sasl")]
+    Sasl(crate::sasl_failure::SaslFailure),
 }
 
 /// An error of the producer or consumer, with the context it happened in.
@@ -87,6 +95,8 @@ impl Error {
 
     /// True when trying again later (after a metadata refresh) may succeed:
     /// network failures, timeouts, missing leaders, retriable Kafka codes.
+    /// TLS and SASL failures are not (a wrong password or an untrusted
+    /// broker does not get better by asking again).
     pub fn is_retriable(&self) -> bool {
         match self.kind {
             ErrorKind::Connect(_)
@@ -98,6 +108,10 @@ impl Error {
             | ErrorKind::NoPartitions => true,
             ErrorKind::Kafka(code) => code.is_retriable(),
             ErrorKind::Protocol(_) => false,
+            #[cfg(feature = "tls")]
+            ErrorKind::Tls(_) => false,
+            #[cfg(feature = "sasl")]
+            ErrorKind::Sasl(_) => false,
         }
     }
 }
@@ -158,6 +172,10 @@ impl fmt::Display for Error {
             ErrorKind::NoPartitions => f.write_str("topic has no partitions")?,
             ErrorKind::Kafka(code) => write!(f, "broker error {} ({})", code.name(), code.0)?,
             ErrorKind::Protocol(e) => write!(f, "{e}")?,
+            #[cfg(feature = "tls")]
+            ErrorKind::Tls(failure) => write!(f, "TLS handshake failed: {failure}")?,
+            #[cfg(feature = "sasl")]
+            ErrorKind::Sasl(failure) => write!(f, "SASL authentication failed: {failure}")?,
         }
         if let Some(api) = self.api {
             write!(f, " [{}]", api.name())?;

@@ -1,19 +1,22 @@
-//! One Fetch and one ListOffsets for one partition, over the cluster's
-//! connections: what the partition [`Consumer`](crate::Consumer) and the
-//! [`GroupConsumer`](crate::GroupConsumer) both do.
+//! One partition's fetch over the cluster's connections, with core's
+//! partition consumer policy: its [`Position`] (the offset, or the
+//! ListOffsets lookup that finds it; the leader epoch fetches carry; what
+//! an error code does to it), its requests ([`PartitionFetch`],
+//! [`PartitionListOffsets`]) and answers ([`FetchedPartition`],
+//! [`ListedOffset`]). What the partition [`Consumer`](crate::Consumer) and
+//! the [`GroupConsumer`](crate::GroupConsumer) both do.
 
 use core::ops::Range;
 
 use embassy_time::Duration;
-use microkafka_core::consumer::{ConsumedRecord, FetchCursor, StartOffset};
-use microkafka_core::protocol::messages::{
-    FetchPartition, FetchRequest, FetchResponse, FetchTopic, ListOffsetsPartition,
-    ListOffsetsRequest, ListOffsetsTopic, FETCH_TOPIC_ID_VERSION,
+use microkafka_core::consumer::partition::{
+    FetchLimits, FetchedPartition, ListedOffset, PartitionFetch, PartitionListOffsets, Position,
 };
+use microkafka_core::consumer::{ConsumedRecord, FetchCursor, FetchErrorAction};
+use microkafka_core::protocol::messages::{FetchResponse, FETCH_TOPIC_ID_VERSION};
 use microkafka_core::protocol::ApiKey;
 use microkafka_core::record::compression::Codecs;
-use microkafka_core::wire::{Array, Uuid};
-use microkafka_core::ErrorCode;
+use microkafka_core::wire::Uuid;
 
 use crate::cluster::Cluster;
 use crate::error::{Error, ErrorKind, Result};
@@ -28,6 +31,8 @@ pub(crate) const FETCH_RESPONSE_OVERHEAD: usize = 256;
 pub(crate) struct Fetched {
     /// Where the records lie in the response buffer.
     pub(crate) records: Range<usize>,
+    /// The offset the fetch started at (the first record's, or before it).
+    pub(crate) offset: i64,
     /// The partition's high watermark.
     pub(crate) high_watermark: i64,
 }
@@ -39,8 +44,10 @@ pub(crate) struct FetchWait {
     pub(crate) min_bytes: i32,
 }
 
-/// Fetches `partition` of the cluster's topic from `offset` into the
-/// response buffer, from its leader.
+/// Fetches `partition` of the cluster's topic at `position` into the
+/// response buffer, from its leader: the position takes the leader epoch
+/// metadata knows, and an offset still to be looked up is asked of the
+/// leader first (ListOffsets) and kept.
 pub(crate) async fn fetch_partition<
     R: Resolve,
     const CONNS: usize,
@@ -49,48 +56,44 @@ pub(crate) async fn fetch_partition<
 >(
     cluster: &mut Cluster<'_, R, CONNS, BROKERS, PARTITIONS>,
     partition: i32,
-    offset: i64,
+    position: &mut Position,
     wait: FetchWait,
 ) -> Result<Fetched> {
     let conn = cluster.leader_connection(partition).await?;
+    if let Some(p) = cluster.metadata.partition(partition) {
+        position.set_leader_epoch(p.leader_epoch);
+    }
+    if let Some(timestamp) = position.lookup() {
+        let offset =
+            list_offset(cluster, conn, partition, timestamp, position.leader_epoch()).await?;
+        position.found(offset);
+    }
+    let offset = position.value();
     // Metadata is read at v4 (core's fixed version), which carries no topic
     // ids: Fetch names the topic, so it stays below v13 (every broker from
     // 0.11 to 4.x accepts v4..=v12 between them).
     let version = cluster.conns[conn]
         .version(ApiKey::Fetch)?
         .min(FETCH_TOPIC_ID_VERSION - 1);
-    let topic_id = Uuid::ZERO;
     let max_bytes = cluster.rx.len().saturating_sub(FETCH_RESPONSE_OVERHEAD);
-    let max_bytes = i32::try_from(max_bytes).unwrap_or(i32::MAX);
-    let leader_epoch = cluster
-        .metadata
-        .partition(partition)
-        .map_or(-1, |p| p.leader_epoch);
-    let partitions = [FetchPartition {
-        partition,
-        current_leader_epoch: leader_epoch,
-        fetch_offset: offset,
-        last_fetched_epoch: -1,
-        log_start_offset: -1,
-        partition_max_bytes: max_bytes,
-        ..Default::default()
-    }];
-    let topic = cluster.config.topic;
-    let topics = [FetchTopic {
-        topic,
-        topic_id,
-        partitions: Array::new(&partitions),
-    }];
-    let request = FetchRequest {
+    let limits = FetchLimits {
         max_wait_ms: i32::try_from(wait.max_wait.as_millis()).unwrap_or(i32::MAX),
         min_bytes: wait.min_bytes,
-        max_bytes,
-        isolation_level: 0,
-        session_id: 0,
-        session_epoch: -1,
-        topics: Array::new(&topics),
-        ..Default::default()
+        max_bytes: i32::try_from(max_bytes).unwrap_or(i32::MAX),
+        // The firmware cursor does not filter aborted transactions.
+        read_committed: false,
     };
+    let topic = cluster.config.topic;
+    let fetch = PartitionFetch::new(
+        topic,
+        Uuid::ZERO,
+        partition,
+        offset,
+        position.leader_epoch(),
+        limits,
+    );
+    let entry = fetch.topic();
+    let request = fetch.request(&entry);
     let node = cluster.conns[conn].node();
     let base = cluster.rx.as_ptr() as usize;
     let timeout = cluster.config.request_timeout + wait.max_wait;
@@ -98,79 +101,66 @@ pub(crate) async fn fetch_partition<
         .request_at(conn, &request, Some(version), timeout)
         .await?;
     let context = |e: Error| e.with_api(ApiKey::Fetch).with_broker(node);
-    if response.error_code != ErrorCode::NONE {
-        return Err(context(ErrorKind::Kafka(response.error_code).into()));
+    let data = FetchedPartition::find(&response, version, topic, Uuid::ZERO, partition)
+        .map_err(|e| context(e.into()))?;
+    if data.error.is_err() {
+        return Err(context(ErrorKind::Kafka(data.error).into()));
     }
-    let data = response
-        .partition(version, topic, topic_id, partition)
-        .ok_or(context(
-            microkafka_core::Error::Malformed("the Fetch response does not mention the partition")
-                .into(),
-        ))?;
-    if data.error_code != ErrorCode::NONE {
-        return Err(context(ErrorKind::Kafka(data.error_code).into()));
-    }
-    let records = data.records.unwrap_or_default();
     // Where the records lie in the response buffer: kept as a range so
     // records can be handed out borrowing that buffer later.
-    let start = (records.as_ptr() as usize).wrapping_sub(base);
+    let start = (data.records.as_ptr() as usize).wrapping_sub(base);
     Ok(Fetched {
-        records: if records.is_empty() {
+        records: if data.records.is_empty() {
             0..0
         } else {
-            start..start + records.len()
+            start..start + data.records.len()
         },
+        offset,
         high_watermark: data.high_watermark,
     })
 }
 
-/// Asks `partition`'s leader for its first or last offset.
-pub(crate) async fn list_offset<
+/// Asks `partition`'s leader (on `conn`) for the offset at `timestamp`
+/// (-2 first, -1 last).
+async fn list_offset<
     R: Resolve,
     const CONNS: usize,
     const BROKERS: usize,
     const PARTITIONS: usize,
 >(
     cluster: &mut Cluster<'_, R, CONNS, BROKERS, PARTITIONS>,
+    conn: usize,
     partition: i32,
-    start: StartOffset,
+    timestamp: i64,
+    leader_epoch: i32,
 ) -> Result<i64> {
-    let conn = cluster.leader_connection(partition).await?;
     let node = cluster.conns[conn].node();
-    let partitions = [ListOffsetsPartition {
-        partition_index: partition,
-        current_leader_epoch: -1,
-        timestamp: start.list_offsets_timestamp(),
-        max_num_offsets: 1,
-    }];
-    let topics = [ListOffsetsTopic {
-        name: cluster.config.topic,
-        partitions: Array::new(&partitions),
-    }];
-    let request = ListOffsetsRequest {
-        replica_id: -1,
-        isolation_level: 0,
-        topics: Array::new(&topics),
-        timeout_ms: 0,
-    };
+    let version = cluster.conns[conn].version(ApiKey::ListOffsets)?;
+    let topic = cluster.config.topic;
+    let lookup = PartitionListOffsets::new(topic, partition, timestamp, leader_epoch, false, 0);
+    let entry = lookup.topic();
+    let request = lookup.request(&entry);
     let response = cluster.request(conn, &request).await?;
-    let found = response
-        .topics
-        .iter()
-        .flat_map(|t| t.partitions.iter())
-        .find(|p| p.partition_index == partition)
-        .ok_or(
-            Error::from(microkafka_core::Error::Malformed(
-                "the ListOffsets response does not mention the partition",
-            ))
-            .with_api(ApiKey::ListOffsets),
-        )?;
-    if found.error_code != ErrorCode::NONE {
-        return Err(Error::new(ErrorKind::Kafka(found.error_code))
-            .with_api(ApiKey::ListOffsets)
-            .with_broker(node));
+    let context = |e: Error| e.with_api(ApiKey::ListOffsets).with_broker(node);
+    let found =
+        ListedOffset::find(&response, version, topic, partition).map_err(|e| context(e.into()))?;
+    if found.error.is_err() {
+        return Err(context(ErrorKind::Kafka(found.error).into()));
     }
     Ok(found.offset)
+}
+
+/// What to do after a failed fetch of the partition at `position`: core's
+/// decision for a Kafka error code ([`Position::on_error`], which moves an
+/// offset out of range to its reset lookup); a lost connection or a
+/// timeout refreshes metadata (the leader may have moved); protocol, TLS
+/// and SASL failures fail (asking again does not help).
+pub(crate) fn fetch_failed(position: &mut Position, error: &Error) -> FetchErrorAction {
+    match error.kind {
+        ErrorKind::Kafka(code) => position.on_error(code),
+        _ if !error.is_retriable() => FetchErrorAction::Fail,
+        _ => FetchErrorAction::RefreshMetadata,
+    }
 }
 
 /// Checks that a fetch buffer has room for records besides the response's

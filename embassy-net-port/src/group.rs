@@ -13,9 +13,10 @@
 use core::fmt;
 use core::ops::Range;
 
-use embassy_net::tcp::TcpSocket;
+use crate::connection::BrokerSocket;
 use embassy_time::{Duration, Instant, Timer};
 use microkafka_core::client::{MetadataCache, Received};
+use microkafka_core::consumer::partition::Position;
 use microkafka_core::consumer::{ConsumedRecord, FetchCursor, FetchErrorAction, StartOffset};
 use microkafka_core::group::{
     Assignor, Destination, Event, GroupMember, LeaderJoin, Member, MemberConfig, TopicPartitions,
@@ -27,7 +28,7 @@ use microkafka_core::record::compression::Codecs;
 
 use crate::cluster::{Cluster, ClusterConfig};
 use crate::error::{Error, ErrorKind, Result};
-use crate::fetch::{check_fetch_buffer, fetch_partition, list_offset, next_fetched, FetchWait};
+use crate::fetch::{check_fetch_buffer, fetch_failed, fetch_partition, next_fetched, FetchWait};
 use crate::fmt::debug;
 use crate::resolve::Resolve;
 
@@ -128,13 +129,7 @@ fn core_duration(d: Duration) -> core::time::Duration {
     core::time::Duration::from_micros(d.as_micros())
 }
 
-/// Where an assigned partition is read from next.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Position {
-    Offset(i64),
-    Start(StartOffset),
-}
-
+/// An assigned partition and where it is read from next.
 #[derive(Clone, Copy, Debug)]
 struct Owned {
     partition: i32,
@@ -202,8 +197,8 @@ impl<'a, R: Resolve, const SOCKETS: usize, const PARTITIONS: usize, const BROKER
     ///
     /// Errors: a fetch buffer too small, or the member's limits (group id,
     /// topic name, assignors).
-    pub fn new(
-        sockets: [TcpSocket<'a>; SOCKETS],
+    pub fn new<S: Into<BrokerSocket<'a>>>(
+        sockets: [S; SOCKETS],
         resolver: R,
         fetch_buffer: &'a mut [u8],
         scratch: &'a mut [u8],
@@ -261,6 +256,17 @@ impl<'a, R: Resolve, const SOCKETS: usize, const PARTITIONS: usize, const BROKER
         })
     }
 
+    /// Secures every broker connection with TLS and/or SASL (`tls`, `sasl`
+    /// features): TCP, TLS handshake, ApiVersions, SASL, then requests.
+    /// With TLS the sockets given must be `TlsSocket`s.
+    ///
+    /// Errors: TLS options with plain sockets, or TLS sockets without them.
+    #[cfg(any(feature = "tls", feature = "sasl"))]
+    pub fn with_security(mut self, security: crate::Security<'a>) -> Result<Self> {
+        self.cluster.set_security(security)?;
+        Ok(self)
+    }
+
     /// The configuration.
     pub fn config(&self) -> &GroupConsumerConfig<'a> {
         &self.config
@@ -309,8 +315,9 @@ impl<'a, R: Resolve, const SOCKETS: usize, const PARTITIONS: usize, const BROKER
                     committed,
                     ..
                 } => {
+                    let start = self.config.start;
                     let position =
-                        committed.map_or(Position::Start(self.config.start), Position::Offset);
+                        committed.map_or(Position::new(start), |o| Position::at(o, start));
                     let _ = self.owned.push(Owned {
                         partition,
                         position,
@@ -473,18 +480,10 @@ impl<'a, R: Resolve, const SOCKETS: usize, const PARTITIONS: usize, const BROKER
         let partition = self.owned[i].partition;
         let fetched = self.fetch_one(i, partition).await;
         if let Err(e) = fetched {
-            let action = match e.kind {
-                ErrorKind::Kafka(code) => FetchErrorAction::classify(code),
-                ErrorKind::Protocol(_) => FetchErrorAction::Fail,
-                _ => FetchErrorAction::RefreshMetadata,
-            };
-            match action {
+            match fetch_failed(&mut self.owned[i].position, &e) {
                 FetchErrorAction::Fail => return Err(e.with_partition(partition)),
-                FetchErrorAction::ResetOffset => {
-                    if let Some(o) = self.owned.iter_mut().find(|o| o.partition == partition) {
-                        o.position = Position::Start(self.config.start);
-                    }
-                }
+                // The position moved to its reset lookup: the next turn reads from there.
+                FetchErrorAction::ResetOffset => {}
                 FetchErrorAction::RefreshMetadata => {
                     self.cluster.metadata.invalidate();
                     self.back_off().await;
@@ -503,23 +502,16 @@ impl<'a, R: Resolve, const SOCKETS: usize, const PARTITIONS: usize, const BROKER
     }
 
     async fn fetch_one(&mut self, i: usize, partition: i32) -> Result<()> {
-        let offset = match self.owned[i].position {
-            Position::Offset(o) => o,
-            Position::Start(start) => {
-                let o = list_offset(&mut self.cluster, partition, start).await?;
-                self.owned[i].position = Position::Offset(o);
-                o
-            }
-        };
         let wait = FetchWait {
             max_wait: self.config.max_wait,
             min_bytes: self.config.min_bytes,
         };
-        let fetched = fetch_partition(&mut self.cluster, partition, offset, wait).await?;
+        let position = &mut self.owned[i].position;
+        let fetched = fetch_partition(&mut self.cluster, partition, position, wait).await?;
         self.failures = 0;
         self.records = fetched.records;
         self.reading = Some(partition);
-        self.cursor = FetchCursor::new(offset);
+        self.cursor = FetchCursor::new(fetched.offset);
         self.progressed = false;
         Ok(())
     }
@@ -543,7 +535,7 @@ impl<'a, R: Resolve, const SOCKETS: usize, const PARTITIONS: usize, const BROKER
         );
         let position = self.cursor.next_offset();
         if let Some(o) = self.owned.iter_mut().find(|o| o.partition == partition) {
-            o.position = Position::Offset(position);
+            o.position.advance(position);
         }
         if matches!(next, Some(Ok(_))) {
             self.handed = Some((partition, position));

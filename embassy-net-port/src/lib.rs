@@ -26,6 +26,11 @@
 //!   membership for devices that reboot; fixed limits.
 //! - Brokers are reached by IP, by [`StaticHosts`], or by DNS through the
 //!   stack ([`StackResolver`] with the `dns` feature).
+//! - Security (`with_security`, features `tls` and `sasl`, off by default):
+//!   TLS 1.3 with embedded-tls over caller buffers (`TlsSocket`; what is
+//!   verified is listed in the `tls` module), SASL PLAIN and
+//!   SCRAM-SHA-256/512 (core's heap-free clients) on every connection;
+//!   failures named (`ErrorKind::Tls`, `ErrorKind::Sasl`) and not retried.
 //!
 //! ```no_run
 //! # async fn run(stack: embassy_net::Stack<'_>) -> Result<(), microkafka_embassy::Error> {
@@ -47,7 +52,13 @@
 //! # Ok(()) }
 //! ```
 #![no_std]
-#![forbid(unsafe_code)]
+// Without TLS, no unsafe code at all. With it, one function lends the TLS
+// record buffers to each new session (`TlsSocket::lend`, which says why).
+#![cfg_attr(not(feature = "tls"), forbid(unsafe_code))]
+#![cfg_attr(feature = "tls", deny(unsafe_code))]
+
+#[cfg(test)]
+extern crate std;
 
 mod fmt;
 
@@ -58,10 +69,22 @@ mod drive;
 mod error;
 mod fetch;
 mod group;
+mod plan;
 mod producer;
 mod resolve;
+#[cfg(feature = "sasl")]
+pub mod sasl;
+#[cfg(feature = "sasl")]
+mod sasl_failure;
+#[cfg(any(feature = "tls", feature = "sasl"))]
+mod security;
+#[cfg(feature = "tls")]
+pub mod tls;
+#[cfg(feature = "tls")]
+mod tls_failure;
 
 pub use cluster::{MAX_HOST_LEN, REQUEST_BUFFER_LEN};
+pub use connection::BrokerSocket;
 pub use consumer::{Consumer, ConsumerConfig};
 pub use error::{Error, ErrorKind, Result};
 pub use group::{GroupConsumer, GroupConsumerConfig, MAX_GROUP_MEMBERS};
@@ -70,3 +93,9 @@ pub use microkafka_core::producer::Backoff;
 pub use microkafka_core::record::RecordHeader;
 pub use producer::{Producer, ProducerConfig, ProducerStats, Record, RequiredAcks};
 pub use resolve::{Resolve, StackResolver, StaticHosts};
+#[cfg(feature = "sasl")]
+pub use sasl::{Sasl, SaslFailure};
+#[cfg(any(feature = "tls", feature = "sasl"))]
+pub use security::Security;
+#[cfg(feature = "tls")]
+pub use tls::{TlsFailure, TlsOptions, TlsSocket};

@@ -29,7 +29,7 @@ fn literal(host: &str) -> Option<IpAddress> {
 /// general address parser measured 484 B of the example firmware's flash
 /// and `str::split` 356 B more; this byte scan takes about 150 B. The tests
 /// hold it to core's answers.
-fn parse_ipv4(text: &str) -> Option<Ipv4Addr> {
+pub(crate) fn parse_ipv4(text: &str) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
     let mut bytes = text.bytes();
     for (i, octet) in octets.iter_mut().enumerate() {

@@ -6,59 +6,133 @@
 //! the current time, and sends what comes back. Answers that wait (a
 //! JoinGroup until the rebalance completes, a Fetch until data arrives) come
 //! out later from [`Cluster::take_completions`]; [`Cluster::poll_timeout`]
-//! says when to call [`Cluster::handle_timeout`]. Nothing here reads a clock
-//! or touches a socket, so tests drive it deterministically.
+//! says when to call [`Cluster::handle_timeout`]. Nothing here touches a
+//! socket, and time is the caller's `now`, so tests drive it
+//! deterministically. (The one clock read: [`Cluster::new`] notes the wall
+//! clock once, to turn `now` into the seconds since the epoch an
+//! OAUTHBEARER token's `exp` is compared with.)
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use microkafka_core::protocol::versions::codec_versions;
 use microkafka_core::protocol::{ApiKey, RequestHeader};
 use microkafka_core::wire::{Reader, Uuid};
 use microkafka_core::ErrorCode;
 
-use crate::config::{Config, SaslUser};
+use crate::config::Config;
 use crate::faults::{Fault, FaultAction, Faults, RequestLog, RequestRecord};
 use crate::group::{GroupLimits, Groups};
 use crate::handlers::{self, Answer, Cx};
 use crate::ids::Ids;
-use crate::topics::{LogSettings, Placement, Topics};
-use crate::versions::advertised;
+use crate::security::exchange::{AuthSettings, Exchange};
+use crate::security::{Effective, SaslMechanism};
+use crate::topics::{LogSettings, Placement, ProducerRetention, Topics};
+use crate::txn::Transactions;
+use crate::versions::{advertised, served};
 
-/// Partitions per topic the mock creates at most: one request must not be
-/// able to make it allocate without bound (Kafka has no such limit, but a
-/// test needing more is unlikely).
-const MAX_PARTITIONS: usize = 10_000;
-const TOO_MANY_PARTITIONS: &str = "the mock broker holds at most 10000 partitions per topic";
+const TOO_MANY_PARTITIONS: &str = "over the broker's max_partitions_per_topic limit";
+const TOO_MANY_TOPICS: &str = "over the broker's max_topics limit";
+const TOO_MANY_IN_TOTAL: &str = "over the broker's max_partitions limit";
+
+/// How often the log cleaner looks at topics whose configs give it work
+/// (`retention.ms`, `segment.ms`, `cleanup.policy=compact`). Kafka checks
+/// retention every 5 minutes and compacts as dirty logs allow; a test
+/// should see the effect in a second.
+const LOG_CLEANER_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Identifies a connection within a cluster.
 pub type ConnId = u64;
 
 /// One client connection's state: which broker it reached, its
-/// authentication progress, and the sequence numbers of its requests.
+/// authentication progress and principal, and the sequence numbers of its
+/// requests.
 #[derive(Debug)]
 pub struct Session {
     id: ConnId,
     broker: i32,
     client_host: String,
-    pub(crate) auth: Auth,
+    pub(crate) auth: AuthState,
     next_seq: u64,
+    /// A throttle announced on this connection ([`FaultAction::Throttle`]):
+    /// requests arriving from the first instant to the second are counted
+    /// as throttle violations.
+    throttled: Option<(Instant, Instant)>,
+}
+
+/// A connection's authentication: where it is, and who it is.
+#[derive(Debug)]
+pub(crate) struct AuthState {
+    pub(crate) stage: Stage,
+    /// Kafka's principal name (type `User`): `ANONYMOUS`, a client
+    /// certificate's subject, or the SASL user.
+    pub(crate) principal: String,
+    /// Set when the request just handled failed an authentication.
+    pub(crate) failed: bool,
+    /// The connection has authenticated at least once.
+    pub(crate) authenticated_once: bool,
 }
 
 /// Where a connection is in SASL authentication.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Auth {
-    /// No users configured: everything is allowed.
+#[derive(Debug)]
+pub(crate) enum Stage {
+    /// No SASL on this listener: everything is allowed.
     Open,
-    /// Waiting for SaslHandshake.
-    Handshake,
-    /// Handshake done (`raw`: v0, so the token comes as a bare frame rather
-    /// than a SaslAuthenticate request).
-    Authenticate { raw: bool },
-    /// Authenticated as this user.
-    Done(String),
+    /// Waiting for SaslHandshake (after a successful authentication:
+    /// a re-authentication has begun, `reauth` is the session it renews).
+    Handshake { reauth: Option<Authenticated> },
+    /// Handshake done (`raw`: v0, so client messages come as bare frames
+    /// rather than SaslAuthenticate requests).
+    Authenticate {
+        raw: bool,
+        exchange: Box<Exchange>,
+        reauth: Option<Authenticated>,
+    },
+    /// A re-authentication asked for another mechanism than the session's:
+    /// its SaslAuthenticate fails (Kafka's `REAUTH_BAD_MECHANISM`).
+    ReauthBadMechanism,
+    /// Authenticated.
+    Done(Authenticated),
+    /// Authentication failed: the connection is closing; any further
+    /// request closes it.
+    Failed,
 }
+
+/// An authenticated session.
+#[derive(Clone, Debug)]
+pub(crate) struct Authenticated {
+    pub(crate) mechanism: SaslMechanism,
+    /// When the session ends unless renewed (KIP-368); `None`: never.
+    pub(crate) expires_at: Option<Instant>,
+    /// When the last re-authentication began (at most one per second).
+    pub(crate) reauth_started: Option<Instant>,
+}
+
+impl Authenticated {
+    fn expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|at| now >= at)
+    }
+
+    /// Kafka's `KafkaChannel.maybeBeginServerReauthentication`: only a
+    /// session that expires may be renewed, at most once a second.
+    fn may_reauthenticate(&self, now: Instant) -> bool {
+        self.expires_at.is_some()
+            && self
+                .reauth_started
+                .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1))
+    }
+}
+
+impl AuthState {
+    /// Marks a failed authentication: the connection closes after this answer.
+    pub(crate) fn fail(&mut self) {
+        self.failed = true;
+        self.stage = Stage::Failed;
+    }
+}
+
+/// The principal of a connection that has not authenticated.
+pub(crate) const ANONYMOUS: &str = "ANONYMOUS";
 
 impl Session {
     /// This connection's id (completions name it).
@@ -69,6 +143,32 @@ impl Session {
     /// The broker (node id) this connection reached.
     pub fn broker(&self) -> i32 {
         self.broker
+    }
+
+    /// True once the connection may send any request: no authentication is
+    /// required, or it has authenticated (and is not re-authenticating).
+    pub fn authenticated(&self) -> bool {
+        matches!(self.auth.stage, Stage::Open | Stage::Done(_))
+    }
+
+    /// True until the connection has first authenticated, when SASL is
+    /// required (the transport's handshake timeout runs meanwhile).
+    pub fn awaiting_authentication(&self) -> bool {
+        !matches!(self.auth.stage, Stage::Open) && !self.auth.authenticated_once
+    }
+
+    /// Who the connection is, as Kafka's principal name (type `User`):
+    /// the SASL user once authenticated, else the subject of the client's
+    /// TLS certificate (RFC 2253, `CN=alice`), else `ANONYMOUS`.
+    pub fn principal(&self) -> &str {
+        &self.auth.principal
+    }
+
+    /// True (once) when the last request handled failed an authentication:
+    /// the transport counts it, and delays the close by
+    /// [`Limits::failed_authentication_delay`](crate::Limits::failed_authentication_delay).
+    pub fn take_authentication_failure(&mut self) -> bool {
+        std::mem::take(&mut self.auth.failed)
     }
 }
 
@@ -158,15 +258,62 @@ impl std::fmt::Display for ControlError {
 impl std::error::Error for ControlError {}
 
 /// A Fetch waiting for data (`min_bytes`) until its `max_wait_ms` passes.
+/// A connection has at most one (it handles one request at a time), so
+/// their number is bounded by the connection limits.
 #[derive(Debug)]
 struct ParkedFetch {
     conn: ConnId,
     broker: i32,
     seq: u64,
     client_host: String,
-    /// The request frame body, decoded again on every re-evaluation.
+    /// The request frame body, decoded again when one of its partitions
+    /// receives data (or its wait ends).
     frame: Vec<u8>,
+    /// The partitions it asks for: appends elsewhere do not wake it.
+    interest: Vec<(String, i32)>,
     deadline: Instant,
+}
+
+/// What changed since parked fetches were last looked at.
+#[derive(Debug, Default)]
+pub(crate) struct Arrivals {
+    /// Partitions that received data, by topic.
+    partitions: HashMap<String, Vec<i32>>,
+    /// Something every parked fetch must see (a topic deleted).
+    everything: bool,
+}
+
+impl Arrivals {
+    /// Data was appended to `topic`/`partition`.
+    pub(crate) fn appended(&mut self, topic: &str, partition: i32) {
+        if self.everything {
+            return;
+        }
+        match self.partitions.get_mut(topic) {
+            Some(ps) if ps.contains(&partition) => {}
+            Some(ps) => ps.push(partition),
+            None => {
+                self.partitions.insert(topic.to_owned(), vec![partition]);
+            }
+        }
+    }
+
+    /// Every parked fetch must be looked at again.
+    pub(crate) fn all(&mut self) {
+        self.everything = true;
+        self.partitions.clear();
+    }
+
+    fn is_empty(&self) -> bool {
+        !self.everything && self.partitions.is_empty()
+    }
+
+    fn wakes(&self, p: &ParkedFetch) -> bool {
+        self.everything
+            || p.interest
+                .iter()
+                .any(|(t, i)| self.partitions.get(t).is_some_and(|ps| ps.contains(i)))
+    }
 }
 
 /// The shared state of every broker, and the request handling over it.
@@ -180,22 +327,49 @@ pub struct Cluster {
     /// Group coordinators moved by the control surface.
     coordinator_overrides: HashMap<String, i32>,
     next_producer_id: i64,
-    /// Transactional id → (producer id, epoch).
-    pub(crate) transactional: HashMap<String, (i64, i16)>,
+    /// The transaction coordinator's state.
+    pub(crate) txns: Transactions,
     pub(crate) ids: Ids,
     pub(crate) faults: Faults,
     requests: RequestLog,
     parked: Vec<ParkedFetch>,
-    /// Set by appends: parked fetches are looked at again.
-    pub(crate) data_arrived: bool,
+    /// Set by appends: the parked fetches they concern are looked at again.
+    pub(crate) arrivals: Arrivals,
     completions: Vec<Completion>,
+    /// Answers held back by [`FaultAction::Stall`] until their instant.
+    stalled: Vec<(Instant, Completion)>,
+    /// Requests that arrived on a connection during its throttle.
+    throttle_violations: u64,
     next_conn: ConnId,
+    /// SASL mechanisms, credentials (salted keys, PLAIN passwords) and
+    /// session settings.
+    pub(crate) auth: AuthSettings,
+    /// An instant and the wall-clock time it was, for token expiry.
+    wall: (Instant, SystemTime),
+    /// When the log cleaner runs next (`None`: at once, when it has work).
+    log_cleaner_at: Option<Instant>,
 }
 
 impl Cluster {
     /// A cluster as `config` describes it, brokers up, ports unknown until
     /// [`set_broker_address`](Self::set_broker_address).
-    pub fn new(config: Config) -> Self {
+    ///
+    /// SCRAM users' salted keys are derived here (PBKDF2), and the users'
+    /// passwords are then removed from the configuration the cluster keeps
+    /// ([`config`](Self::config)): only PLAIN, which compares passwords,
+    /// keeps them, in its credential store. TLS settings are the transport's
+    /// ([`MockCluster`](crate::MockCluster)); a SCRAM iteration count out of
+    /// Kafka's range is clamped into it ([`MockCluster::start`](crate::MockCluster::start)
+    /// refuses it instead).
+    pub fn new(mut config: Config) -> Self {
+        let auth = AuthSettings::new(&Effective::of(&config));
+        for u in config
+            .sasl_users
+            .iter_mut()
+            .chain(config.security.sasl.users.iter_mut())
+        {
+            u.password.clear();
+        }
         let brokers = (1..=config.broker_count() as i32)
             .map(|node_id| BrokerInfo {
                 node_id,
@@ -207,11 +381,7 @@ impl Cluster {
                 up: true,
             })
             .collect::<Vec<_>>();
-        let limits = GroupLimits {
-            min_session_timeout: config.group_min_session_timeout,
-            max_session_timeout: config.group_max_session_timeout,
-            initial_rebalance_delay: config.group_initial_rebalance_delay,
-        };
+        let limits = GroupLimits::of(&config);
         Cluster {
             latency: vec![Duration::ZERO; brokers.len()],
             brokers,
@@ -219,19 +389,38 @@ impl Cluster {
             groups: Groups::new(limits),
             coordinator_overrides: HashMap::new(),
             next_producer_id: 1000,
-            transactional: HashMap::new(),
+            txns: Transactions::default(),
             ids: Ids::new(config.seed),
             faults: Faults::default(),
             requests: RequestLog::new(config.record_requests),
             parked: Vec::new(),
-            data_arrived: false,
+            arrivals: Arrivals::default(),
             completions: Vec::new(),
+            stalled: Vec::new(),
+            throttle_violations: 0,
             next_conn: 1,
+            auth,
+            wall: (Instant::now(), SystemTime::now()),
+            log_cleaner_at: None,
             config,
         }
     }
 
-    /// The configuration the cluster was made with.
+    /// `now` in milliseconds since the epoch.
+    pub(crate) fn unix_ms(&self, now: Instant) -> i64 {
+        let (at, wall) = self.wall;
+        let base = wall
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        if now >= at {
+            base.saturating_add(ms(now - at))
+        } else {
+            base.saturating_sub(ms(at - now))
+        }
+    }
+
+    /// The configuration the cluster was made with (SASL passwords removed).
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -275,24 +464,43 @@ impl Cluster {
 
     /// Opens a session for a new connection to broker `node_id` from `peer`.
     pub fn open_session(&mut self, node_id: i32, peer: Option<SocketAddr>) -> Session {
+        self.open_session_as(node_id, peer, None)
+    }
+
+    /// Opens a session for a TLS connection whose client presented a
+    /// certificate with this subject (RFC 2253): the connection's principal
+    /// until (if SASL is required) it authenticates.
+    pub fn open_session_as(
+        &mut self,
+        node_id: i32,
+        peer: Option<SocketAddr>,
+        certificate_subject: Option<String>,
+    ) -> Session {
         let id = self.next_conn;
         self.next_conn += 1;
         Session {
             id,
             broker: node_id,
             client_host: peer.map_or_else(|| "/127.0.0.1".to_owned(), |p| format!("/{}", p.ip())),
-            auth: if self.config.sasl_users.is_empty() {
-                Auth::Open
-            } else {
-                Auth::Handshake
+            auth: AuthState {
+                stage: if self.auth.required {
+                    Stage::Handshake { reauth: None }
+                } else {
+                    Stage::Open
+                },
+                principal: certificate_subject.unwrap_or_else(|| ANONYMOUS.to_owned()),
+                failed: false,
+                authenticated_once: false,
             },
             next_seq: 0,
+            throttled: None,
         }
     }
 
     /// Forgets a closed connection's waiting requests.
     pub fn close_session(&mut self, session: &Session) {
         self.parked.retain(|p| p.conn != session.id);
+        self.stalled.retain(|(_, c)| c.conn != session.id);
     }
 
     /// Handles one request frame body (after the size prefix) received on
@@ -321,8 +529,11 @@ impl Cluster {
         if !self.is_up(session.broker) {
             return Outcome::Close(None);
         }
-        if session.auth == (Auth::Authenticate { raw: true }) {
-            return handlers::sasl::raw_token(self, session, frame);
+        if matches!(session.auth.stage, Stage::Failed) {
+            return Outcome::Close(None);
+        }
+        if matches!(session.auth.stage, Stage::Authenticate { raw: true, .. }) {
+            return handlers::sasl::raw_token(self, session, frame, now);
         }
         let mut r = Reader::new(frame);
         let Ok(header) = RequestHeader::decode(&mut r) else {
@@ -335,21 +546,49 @@ impl Cluster {
             correlation_id: header.correlation_id,
             client_id: header.client_id.map(str::to_owned),
             connection: session.id,
+            principal: session.auth.principal.clone(),
         });
         // A request for an API without a response schema here cannot be
         // answered in a form the client would parse; Kafka closes too.
         let Some(api) = header.api() else {
             return Outcome::Close(None);
         };
-        let before_auth = !matches!(session.auth, Auth::Open | Auth::Done(_));
-        if before_auth
-            && !matches!(
-                api,
-                ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
-            )
-        {
-            // As Kafka: anything else before authentication ends the connection.
-            return Outcome::Close(None);
+        // KIP-368, as Kafka's SocketServer: a SaslHandshake on a session
+        // that expires begins a re-authentication (at most one a second);
+        // otherwise an expired session closes on its next request.
+        if let Stage::Done(done) = &session.auth.stage {
+            if api == ApiKey::SaslHandshake && done.may_reauthenticate(now) {
+                let renewing = Authenticated {
+                    reauth_started: Some(now),
+                    ..done.clone()
+                };
+                session.auth.stage = Stage::Handshake {
+                    reauth: Some(renewing),
+                };
+            } else if done.expired(now) {
+                return Outcome::Close(None);
+            }
+        }
+        // During the exchange, after SaslHandshake, only SaslAuthenticate:
+        // anything else gets its error answer (ILLEGAL_SASL_STATE) and the
+        // connection closes, a failed authentication (Kafka's
+        // "Unexpected Kafka request of type ... during SASL authentication").
+        let mut out_of_turn = false;
+        match &session.auth.stage {
+            Stage::Open | Stage::Done(_) => {}
+            Stage::Handshake { .. } => {
+                if !matches!(
+                    api,
+                    ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+                ) {
+                    // As Kafka: anything else before authentication ends the connection.
+                    return Outcome::Close(None);
+                }
+            }
+            Stage::Authenticate { .. } | Stage::ReauthBadMechanism => {
+                out_of_turn = api != ApiKey::SaslAuthenticate;
+            }
+            Stage::Failed => return Outcome::Close(None),
         }
         let kafka4 = self.config.kafka4;
         if api == ApiKey::ApiVersions && !advertised(api, kafka4).contains(header.api_version) {
@@ -358,18 +597,31 @@ impl Cluster {
                 kafka4,
             ));
         }
-        if !codec_versions(api).contains(header.api_version) {
+        // A version the broker does not serve (advertised or not: Kafka 4.x
+        // still lists Produce v0-2) closes the connection, as Kafka does.
+        if !served(api, kafka4).contains(header.api_version) {
             return Outcome::Close(None);
         }
-        let mut forced = (!advertised(api, kafka4).contains(header.api_version))
-            .then_some(ErrorCode::UNSUPPORTED_VERSION);
+        if session
+            .throttled
+            .is_some_and(|(from, until)| from <= now && now < until)
+        {
+            self.throttle_violations += 1;
+        }
+        let mut forced = None;
         let mut lose_response = false;
-        if forced.is_none() {
+        let mut stall = None;
+        let mut throttle = None;
+        if out_of_turn {
+            forced = Some(ErrorCode::ILLEGAL_SASL_STATE);
+        } else {
             match self.faults.take_request(api, session.broker) {
                 Some(FaultAction::Error(code)) => forced = Some(code),
                 Some(FaultAction::Disconnect) => return Outcome::Close(None),
                 Some(FaultAction::NoResponse) => return Outcome::Later,
                 Some(FaultAction::LoseResponse) => lose_response = true,
+                Some(FaultAction::Stall(d)) => stall = Some(d),
+                Some(FaultAction::Throttle(d)) => throttle = Some(d),
                 None => {}
             }
         }
@@ -383,26 +635,50 @@ impl Cluster {
             client_host: &session.client_host,
             now,
             forced,
+            throttle_ms: throttle.map_or(0, |d| i32::try_from(d.as_millis()).unwrap_or(i32::MAX)),
             may_wait: true,
             cluster: self,
         };
         let answer = handlers::dispatch(&mut cx, api, &header, &mut r, &mut session.auth);
+        if out_of_turn {
+            session.auth.fail();
+            return match answer {
+                Answer::Frame(frame) | Answer::Close(Some(frame)) => Outcome::Close(Some(frame)),
+                _ => Outcome::Close(None),
+            };
+        }
         if lose_response {
             // Whatever the answer (a parked Fetch included), it never leaves.
             return Outcome::Close(None);
         }
+        if let (Some(d), Answer::Frame(_)) = (throttle, &answer) {
+            // The first half leaves room for requests already on their way.
+            session.throttled = Some((now + d / 2, now + d));
+        }
+        let answer = match (stall, answer) {
+            (Some(d), Answer::Frame(frame)) => {
+                // Answered through a completion, so the connection waits for it.
+                let conn = session.id;
+                self.stalled
+                    .push((now + d, Completion { conn, seq, frame }));
+                return Outcome::Later;
+            }
+            (_, answer) => answer,
+        };
         match answer {
             Answer::Frame(frame) => Outcome::Respond(frame),
             Answer::Nothing => Outcome::Nothing,
             Answer::Later => Outcome::Later,
             Answer::Close(frame) => Outcome::Close(frame),
             Answer::Park(deadline) => {
+                let interest = handlers::fetch::interest(self, frame);
                 self.parked.push(ParkedFetch {
                     conn: session.id,
                     broker: session.broker,
                     seq,
                     client_host: session.client_host.clone(),
                     frame: frame.to_vec(),
+                    interest,
                     deadline,
                 });
                 Outcome::Later
@@ -413,8 +689,9 @@ impl Cluster {
     /// After any state change: wake parked fetches if data arrived, and
     /// encode the group answers that became ready.
     fn after_request(&mut self, now: Instant) {
-        if std::mem::take(&mut self.data_arrived) {
-            self.retry_parked(now, false);
+        if !self.arrivals.is_empty() {
+            let arrivals = std::mem::take(&mut self.arrivals);
+            self.retry_parked(now, Some(&arrivals));
         }
         for (to, reply) in self.groups.take_replies() {
             if let Some(frame) = handlers::group::encode_reply(&to, &reply) {
@@ -435,13 +712,13 @@ impl Cluster {
         Some(self.completions.remove(i).frame)
     }
 
-    /// Looks at parked fetches again; `expired_only` answers just those whose
-    /// wait is over (with whatever they have).
-    fn retry_parked(&mut self, now: Instant, expired_only: bool) {
+    /// Looks at parked fetches again: those whose wait is over (answered with
+    /// whatever they have), and those `arrivals` concern.
+    fn retry_parked(&mut self, now: Instant, arrivals: Option<&Arrivals>) {
         let parked = std::mem::take(&mut self.parked);
         for p in parked {
             let expired = p.deadline <= now;
-            if expired_only && !expired {
+            if !expired && !arrivals.is_some_and(|a| a.wakes(&p)) {
                 self.parked.push(p);
                 continue;
             }
@@ -458,6 +735,7 @@ impl Cluster {
                         client_host: &p.client_host,
                         now,
                         forced: None,
+                        throttle_ms: 0,
                         may_wait: !expired,
                         cluster: self,
                     };
@@ -483,20 +761,41 @@ impl Cluster {
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) next has work: a Fetch
-    /// wait ending, a session or rebalance timeout.
+    /// wait ending, a stalled answer due, a session or rebalance timeout, a
+    /// transaction timeout.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let fetches = self.parked.iter().map(|p| p.deadline).min();
-        match (fetches, self.groups.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let stalled = self.stalled.iter().map(|(at, _)| *at).min();
+        [
+            fetches,
+            stalled,
+            self.groups.poll_timeout(),
+            self.txns.poll_timeout(),
+            self.topics
+                .needs_cleaning()
+                .then(|| self.log_cleaner_at.unwrap_or(self.wall.0)),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Applies the deadlines that passed by `now`; answers go to
     /// [`take_completions`](Self::take_completions).
     pub fn handle_timeout(&mut self, now: Instant) {
+        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.stalled)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
+        self.stalled = waiting;
+        self.completions.extend(due.into_iter().map(|(_, c)| c));
         self.groups.handle_timeout(now, &mut self.ids);
-        self.retry_parked(now, true);
+        self.expire_transactions(now);
+        if self.topics.needs_cleaning() && self.log_cleaner_at.is_none_or(|at| at <= now) {
+            let max_inflated = self.config.limits.max_inflated_bytes;
+            self.topics.clean(self.unix_ms(now), max_inflated);
+            self.log_cleaner_at = Some(now + LOG_CLEANER_INTERVAL);
+        }
+        self.retry_parked(now, None);
         self.after_request(now);
     }
 
@@ -524,6 +823,14 @@ impl Cluster {
     /// The lowest live node id, which Metadata names as controller.
     pub(crate) fn controller(&self) -> i32 {
         self.brokers.iter().find(|b| b.up).map_or(-1, |b| b.node_id)
+    }
+
+    /// How long and how many producers' sequence state each partition keeps.
+    pub(crate) fn producer_retention(&self) -> ProducerRetention {
+        ProducerRetention {
+            max_producers: self.config.limits.max_producers_per_partition,
+            expiration: self.config.limits.producer_id_expiration,
+        }
     }
 
     pub(crate) fn next_producer_id(&mut self) -> i64 {
@@ -575,6 +882,10 @@ impl Cluster {
         if self.topics.get(name).is_some() {
             return Err((ErrorCode::TOPIC_ALREADY_EXISTS, "topic already exists"));
         }
+        let limits = &self.config.limits;
+        if self.topics.len() >= limits.max_topics {
+            return Err((ErrorCode::POLICY_VIOLATION, TOO_MANY_TOPICS));
+        }
         let partitions = match (partitions, assignments) {
             (_, Some(a)) if !a.is_empty() => a.len(),
             (-1, _) => self.config.default_partitions.max(1) as usize,
@@ -586,8 +897,11 @@ impl Cluster {
                 ))
             }
         };
-        if partitions > MAX_PARTITIONS {
+        if partitions > limits.max_partitions_per_topic {
             return Err((ErrorCode::INVALID_PARTITIONS, TOO_MANY_PARTITIONS));
+        }
+        if self.topics.partition_count() + partitions > limits.max_partitions {
+            return Err((ErrorCode::POLICY_VIOLATION, TOO_MANY_IN_TOTAL));
         }
         let replication = match replication {
             -1 => (self.config.default_replication_factor.max(1) as usize).min(self.brokers.len()),
@@ -612,7 +926,8 @@ impl Cluster {
             ));
         }
         if validate_only {
-            return Ok(Uuid::ZERO);
+            // Kafka answers a validated topic with the id it would have had.
+            return Ok(self.ids.uuid());
         }
         let id = self.ids.uuid();
         let placement = self.placement(replication, assignments);
@@ -637,8 +952,12 @@ impl Cluster {
         if count < 0 || (count as usize) <= current {
             return Err((ErrorCode::INVALID_PARTITIONS, "partition count must grow"));
         }
-        if count as usize > MAX_PARTITIONS {
+        let limits = &self.config.limits;
+        if count as usize > limits.max_partitions_per_topic {
             return Err((ErrorCode::INVALID_PARTITIONS, TOO_MANY_PARTITIONS));
+        }
+        if self.topics.partition_count() + (count as usize - current) > limits.max_partitions {
+            return Err((ErrorCode::POLICY_VIOLATION, TOO_MANY_IN_TOTAL));
         }
         if let Some(a) = assignments {
             if a.len() != count as usize - current || !self.assignable(a) {
@@ -661,7 +980,7 @@ impl Cluster {
         let topic = self.topics.delete(name)?;
         self.groups.forget_topic(name);
         // Parked fetches naming it now answer UNKNOWN_TOPIC...
-        self.data_arrived = true;
+        self.arrivals.all();
         Some(topic.id)
     }
 
@@ -689,6 +1008,7 @@ impl Cluster {
             .filter(|b| b.up)
             .map(|b| b.node_id)
             .collect();
+        let mut moved = false;
         for topic in self.topics.iter_mut() {
             for p in &mut topic.partitions {
                 let leader_lost = p.leader == node_id && !up;
@@ -703,6 +1023,7 @@ impl Cluster {
                     if next != p.leader {
                         p.leader = next;
                         p.leader_epoch += 1;
+                        moved = true;
                     }
                 }
             }
@@ -715,6 +1036,9 @@ impl Cluster {
                 .map(|p| p.conn)
                 .collect();
             self.parked.retain(|p| !conns.contains(&p.conn));
+        }
+        if moved {
+            self.arrivals.all();
         }
         Ok(())
     }
@@ -741,13 +1065,16 @@ impl Cluster {
         if p.leader != node_id {
             p.leader = node_id;
             p.leader_epoch += 1;
+            // Parked fetches at the old leader answer NOT_LEADER now, as Kafka's
+            // delayed fetches complete when their leader moves.
+            self.arrivals.appended(topic, partition);
         }
         Ok(())
     }
 
-    /// Moves the coordinator of a group (or transactional id) to `node_id`.
-    /// Its members get `NOT_COORDINATOR` from the old one and look it up
-    /// again; the group's state moves along.
+    /// Moves the coordinator of a group or a transactional id to `node_id`.
+    /// Its members (or producer) get `NOT_COORDINATOR` from the old one and
+    /// look it up again; the group's (or transaction's) state moves along.
     pub fn move_coordinator(&mut self, key: &str, node_id: i32) -> Result<(), ControlError> {
         if self.broker(node_id).is_none() {
             return Err(ControlError::UnknownBroker(node_id));
@@ -756,7 +1083,8 @@ impl Cluster {
         Ok(())
     }
 
-    /// The broker currently coordinating a group, if any broker is up.
+    /// The broker currently coordinating a group or a transactional id, if
+    /// any broker is up.
     pub fn coordinator(&self, group: &str) -> Option<i32> {
         self.coordinator_for(group)
     }
@@ -785,6 +1113,13 @@ impl Cluster {
             .ok_or(ControlError::UnknownBroker(node_id))?;
         self.latency[i] = latency;
         Ok(())
+    }
+
+    /// Requests that arrived on a connection while the answer to an earlier
+    /// one throttled it ([`FaultAction::Throttle`]): a client that honours
+    /// `throttle_time_ms` sends none.
+    pub fn throttle_violations(&self) -> u64 {
+        self.throttle_violations
     }
 
     /// The response delay of a broker.
@@ -822,6 +1157,12 @@ impl Cluster {
             .map(|p| p.log.copy_from(offset))
     }
 
+    /// Log bytes held across every partition (bounded by
+    /// [`Limits::max_retained_bytes`](crate::Limits::max_retained_bytes)).
+    pub fn retained_bytes(&self) -> usize {
+        self.topics.retained_bytes()
+    }
+
     /// Names of the existing topics, sorted.
     pub fn topic_names(&self) -> Vec<String> {
         self.topics.iter().map(|t| t.name.clone()).collect()
@@ -845,10 +1186,5 @@ impl Cluster {
         let g = self.groups.get(group)?;
         let members = g.members.iter().map(|m| m.id.clone()).collect();
         Some((g.state.name().to_owned(), g.generation, members))
-    }
-
-    /// The configured SASL users.
-    pub(crate) fn sasl_users(&self) -> &[SaslUser] {
-        &self.config.sasl_users
     }
 }

@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use microkafka_core::protocol::frame::DEFAULT_MAX_FRAME_SIZE;
 
+use crate::limits::Limits;
+use crate::security::Security;
+
 /// How the mock cluster is laid out and behaves. `Config::default()` is a
 /// three-broker cluster on `127.0.0.1` with free ports, auto-created topics of
 /// one partition, no authentication, and the API versions of a Kafka 3.x broker.
@@ -40,13 +43,22 @@ pub struct Config {
     /// Largest request frame accepted (`socket.request.max.bytes`); a larger one
     /// closes the connection. Default 100 MiB.
     pub max_frame_size: usize,
-    /// SASL/PLAIN users. When non-empty every connection must authenticate
-    /// before any API other than ApiVersions, SaslHandshake and
-    /// SaslAuthenticate. Default: empty (no authentication).
+    /// The listeners' security: protocol (`PLAINTEXT`, `SSL`,
+    /// `SASL_PLAINTEXT`, `SASL_SSL`), TLS certificates and client
+    /// certificates, SASL mechanisms and users, session lifetime. Every
+    /// broker of the cluster has the same. Default: `PLAINTEXT`.
+    pub security: Security,
+    /// SASL/PLAIN users, the shorthand kept from before [`security`](Self::security):
+    /// when non-empty, PLAIN is enabled with these users (added to
+    /// `security.sasl.users`) and the protocol gains SASL (`PLAINTEXT`
+    /// becomes `SASL_PLAINTEXT`, `SSL` becomes `SASL_SSL`), so every
+    /// connection must authenticate before any API other than ApiVersions,
+    /// SaslHandshake and SaslAuthenticate. Default: empty.
     pub sasl_users: Vec<SaslUser>,
     /// Restrict API versions to what Kafka 4.x accepts (KIP-896: Produce >= 3,
-    /// Fetch >= 4, ...), to test a client's 4.x readiness. Default `false`: the
-    /// ranges of a Kafka 3.x broker, legacy message formats included.
+    /// Fetch >= 4, ...), to test a client's 4.x readiness: other versions close
+    /// the connection, as Kafka 4.x does. Default `false`: the ranges of a
+    /// Kafka 3.x broker, legacy message formats included.
     pub kafka4: bool,
     /// Lowest `session.timeout.ms` a JoinGroup may ask for
     /// (`group.min.session.timeout.ms`). Default 6 s, as Kafka.
@@ -64,15 +76,28 @@ pub struct Config {
     /// Seed for topic ids and member ids, for reproducible runs. Default
     /// `None`: seeded from the clock.
     pub seed: Option<u64>,
+    /// Bounds on what clients can make the broker hold (connections, topics,
+    /// groups, retained bytes, ...). Default: [`Limits::default`].
+    pub limits: Limits,
 }
 
-/// A SASL/PLAIN user name and password.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A SASL user name and password (PLAIN compares the password; SCRAM
+/// credentials are derived from it). `Debug` does not show the password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SaslUser {
     /// The user name (PLAIN `authcid`).
     pub user: String,
     /// The password.
     pub password: String,
+}
+
+impl std::fmt::Debug for SaslUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaslUser")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 impl SaslUser {
@@ -104,6 +129,7 @@ impl Default for Config {
             retention_bytes: 64 << 20,
             segment_bytes: 1 << 20,
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            security: Security::default(),
             sasl_users: Vec::new(),
             kafka4: false,
             group_min_session_timeout: Duration::from_secs(6),
@@ -111,6 +137,7 @@ impl Default for Config {
             group_initial_rebalance_delay: Duration::ZERO,
             record_requests: 10_000,
             seed: None,
+            limits: Limits::default(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Faults tests inject, and the record of requests tests assert on.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use microkafka_core::protocol::ApiKey;
 use microkafka_core::ErrorCode;
@@ -22,6 +23,25 @@ pub enum FaultAction {
     /// on the network. The client retries; an idempotent producer's retry
     /// is recognised as a duplicate and not stored twice.
     LoseResponse,
+    /// Serve the request (its effects happen: a Produce is stored), then
+    /// hold its answer this long before sending it, as a broker stalled in
+    /// a long GC pause or on a slow disk. The connection is muted meanwhile
+    /// (Kafka handles one request per connection at a time), so a stall
+    /// longer than the client's request timeout makes the client give up
+    /// on the connection and retry elsewhere: an idempotent retry of a
+    /// stored batch is then a duplicate, stored once.
+    Stall(Duration),
+    /// Serve the request and answer at once with `throttle_time_ms` set to
+    /// this duration, as a broker whose quota the client exceeded (KIP-219:
+    /// from Produce v6 and Fetch v8 the broker answers first and the client
+    /// must not send on that connection until the time has passed). Only
+    /// Produce and Fetch answers given at once carry it; other APIs are
+    /// served as usual. Kafka also mutes the connection for that time;
+    /// the mock does not, and counts instead the requests that arrive on
+    /// the connection during the second half of the throttle (the first
+    /// half leaves room for requests the client had already sent), so tests
+    /// can check that the client waited: [`MockCluster::throttle_violations`](crate::MockCluster::throttle_violations).
+    Throttle(Duration),
 }
 
 /// A fault for the next requests of one API, optionally only on one broker
@@ -73,6 +93,21 @@ impl Fault {
         Self::actions(api, std::iter::repeat_n(FaultAction::LoseResponse, times))
     }
 
+    /// The next `times` matching requests are served but answered only
+    /// after `stall` (see [`FaultAction::Stall`]).
+    pub fn stall(api: ApiKey, times: usize, stall: Duration) -> Self {
+        Self::actions(api, std::iter::repeat_n(FaultAction::Stall(stall), times))
+    }
+
+    /// The next `times` matching requests are answered with
+    /// `throttle_time_ms` = `throttle` (see [`FaultAction::Throttle`]).
+    pub fn throttle(api: ApiKey, times: usize, throttle: Duration) -> Self {
+        Self::actions(
+            api,
+            std::iter::repeat_n(FaultAction::Throttle(throttle), times),
+        )
+    }
+
     /// The next matching requests get these actions, one per request.
     pub fn actions(api: ApiKey, actions: impl IntoIterator<Item = FaultAction>) -> Self {
         Fault {
@@ -90,7 +125,7 @@ impl Fault {
     }
 
     /// Only this topic-partition of requests that name partitions (Produce,
-    /// Fetch, ListOffsets, OffsetCommit, OffsetFetch); the other partitions
+    /// Fetch, ListOffsets, OffsetCommit, OffsetFetch, TxnOffsetCommit); the other partitions
     /// of the request are served normally. Only [`FaultAction::Error`]
     /// applies to a partition; other actions are ignored here.
     pub fn on_partition(mut self, topic: impl Into<String>, partition: i32) -> Self {
@@ -167,6 +202,11 @@ pub struct RequestRecord {
     pub client_id: Option<String>,
     /// Which connection it came on (ids are unique per cluster).
     pub connection: u64,
+    /// Who sent it, as Kafka's principal name (type `User`) when it was
+    /// received: `ANONYMOUS` before authentication and on `PLAINTEXT`, the
+    /// client certificate's subject on `SSL` (`CN=alice`), the SASL user
+    /// once authenticated.
+    pub principal: String,
 }
 
 impl RequestRecord {
@@ -262,6 +302,7 @@ mod tests {
                 correlation_id: i,
                 client_id: None,
                 connection: 0,
+                principal: "ANONYMOUS".into(),
             });
         }
         let ids: Vec<i32> = log.take().iter().map(|r| r.correlation_id).collect();

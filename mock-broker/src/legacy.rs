@@ -44,7 +44,7 @@ pub(crate) fn prepare(
         max_timestamp: -1,
         ..Prepared::default()
     };
-    let mut codecs: Option<(Codecs, Vec<u8>)> = None;
+    let mut codecs: Option<Codecs> = None;
     let mut next = base;
     let mut at = 0;
     while at < records.len() {
@@ -62,12 +62,11 @@ pub(crate) fn prepare(
             out.bytes.extend_from_slice(&records[at..at + len]);
             1
         } else {
-            let (codecs, scratch) =
-                codecs.get_or_insert_with(|| (Codecs::new(), vec![0u8; max_inflated]));
-            let inner = inflate(&message, codecs, scratch)?;
-            let count = count_inner(inner)?;
+            let codecs = codecs.get_or_insert_with(Codecs::new);
+            let inner = inflate(&message, codecs, max_inflated)?;
+            let count = count_inner(&inner)?;
             if message.magic == 0 {
-                let wrapper = rewrap(&message, compression, inner, next, codecs)?;
+                let wrapper = rewrap(&message, compression, &inner, next, codecs)?;
                 out.bytes.extend_from_slice(&wrapper);
             } else {
                 out.bytes.extend_from_slice(&records[at..at + len]);
@@ -81,12 +80,12 @@ pub(crate) fn prepare(
     Ok(out)
 }
 
-/// The decompressed inner message set of a wrapper.
-fn inflate<'s>(
+/// The decompressed inner message set of a wrapper (at most `max_inflated` bytes).
+fn inflate(
     message: &LegacyMessage<'_>,
     codecs: &mut Codecs,
-    scratch: &'s mut [u8],
-) -> Result<&'s [u8], ErrorCode> {
+    max_inflated: usize,
+) -> Result<Vec<u8>, ErrorCode> {
     let compression = message
         .compression()
         .map_err(|_| ErrorCode::CORRUPT_MESSAGE)?;
@@ -94,10 +93,10 @@ fn inflate<'s>(
     let codec = codecs
         .codec(compression)
         .map_err(|_| ErrorCode::UNSUPPORTED_COMPRESSION_TYPE)?;
-    let n = codec
-        .decompress_legacy(message.magic, value, scratch)
-        .map_err(|_| ErrorCode::CORRUPT_MESSAGE)?;
-    Ok(&scratch[..n])
+    crate::inflate::inflate(value.len(), max_inflated, |out| {
+        codec.decompress_legacy(message.magic, value, out)
+    })
+    .ok_or(ErrorCode::CORRUPT_MESSAGE)
 }
 
 /// Counts the inner messages, checking each one's CRC (none may be compressed).

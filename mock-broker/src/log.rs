@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 
 use microkafka_core::record::compression::Codecs;
 use microkafka_core::record::{Batch, Compression, RecordBatch, RecordSet, Records};
+use microkafka_core::ErrorCode;
 
 /// One stored batch (or legacy message set) and where it sits in its segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +51,10 @@ pub(crate) struct PartitionLog {
     bytes: usize,
     retention_bytes: usize,
     segment_bytes: usize,
+    /// Compaction: the log end of the closed segments at the last pass, and
+    /// whether that pass kept tombstones (which a later pass may drop).
+    compacted_upto: i64,
+    tombstones_kept: bool,
 }
 
 /// A magic-0/1 message set to store: the bytes and where each message starts.
@@ -73,6 +78,8 @@ impl PartitionLog {
             bytes: 0,
             retention_bytes,
             segment_bytes: segment_bytes.max(1),
+            compacted_upto: 0,
+            tombstones_kept: false,
         }
     }
 
@@ -89,9 +96,212 @@ impl PartitionLog {
     }
 
     /// Bytes currently stored.
-    #[cfg(test)]
     pub(crate) fn size_bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Changes the partition's `retention.bytes` and applies it now.
+    pub(crate) fn set_retention_bytes(&mut self, retention_bytes: usize) {
+        self.retention_bytes = retention_bytes;
+        self.enforce_retention();
+    }
+
+    /// DeleteRecords: moves the log start to `offset` (-1: the high
+    /// watermark) and drops the segments wholly below it, as Kafka's
+    /// `deleteRecordsOnLeader` does; returns the new log start (the low
+    /// watermark). An offset past the log end is `OFFSET_OUT_OF_RANGE`;
+    /// one at or below the log start changes nothing.
+    pub(crate) fn delete_records(&mut self, offset: i64) -> Result<i64, ErrorCode> {
+        let offset = if offset == -1 {
+            self.next_offset
+        } else {
+            offset
+        };
+        if offset < 0 || offset > self.next_offset {
+            return Err(ErrorCode::OFFSET_OUT_OF_RANGE);
+        }
+        if offset > self.log_start {
+            self.log_start = offset;
+            self.drop_segments_below(offset);
+        }
+        Ok(self.log_start)
+    }
+
+    /// Drops leading segments whose every record is below `offset`; when
+    /// that is every segment, the log rolls a new empty one (Kafka rolls
+    /// before deleting its active segment).
+    fn drop_segments_below(&mut self, offset: i64) {
+        while let Some(front) = self.segments.front() {
+            let below = front.entries.last().is_some_and(|e| e.last < offset);
+            if !below {
+                break;
+            }
+            if let Some(dropped) = self.segments.pop_front() {
+                self.bytes -= dropped.buf.len();
+            }
+        }
+        if self.segments.is_empty() {
+            self.segments.push_back(Segment::default());
+        }
+    }
+
+    /// Time retention (`retention.ms`): drops segments from the front while
+    /// their newest record is older than `cutoff_ms`, the active one
+    /// included, as Kafka's `deleteRetentionMsBreachedSegments`. Legacy
+    /// magic-0 entries carry no timestamp and never expire by time.
+    /// Returns true when anything was dropped.
+    pub(crate) fn expire_before(&mut self, cutoff_ms: i64) -> bool {
+        let mut dropped = false;
+        while let Some(front) = self.segments.front() {
+            let newest = front.entries.iter().map(|e| e.max_timestamp).max();
+            match newest {
+                Some(ts) if ts >= 0 && ts < cutoff_ms => {
+                    if let Some(last) = front.entries.last() {
+                        self.log_start = self.log_start.max(last.last + 1);
+                    }
+                    if let Some(segment) = self.segments.pop_front() {
+                        self.bytes -= segment.buf.len();
+                    }
+                    dropped = true;
+                }
+                _ => break,
+            }
+        }
+        if self.segments.is_empty() {
+            self.segments.push_back(Segment::default());
+        }
+        dropped
+    }
+
+    /// `segment.ms`: rolls the active segment when its first record is
+    /// more than `segment_ms` older than `now_ms` (Kafka rolls by the
+    /// first batch's timestamp), so retention and compaction can act on it.
+    pub(crate) fn roll_if_older(&mut self, now_ms: i64, segment_ms: i64) {
+        let due = self.segments.back().is_some_and(|s| {
+            s.entries
+                .first()
+                .is_some_and(|e| e.max_timestamp >= 0 && now_ms - e.max_timestamp > segment_ms)
+        });
+        if due {
+            self.segments.push_back(Segment::default());
+        }
+    }
+
+    /// Compaction (`cleanup.policy=compact`) of the closed segments, as
+    /// Kafka's log cleaner (which never touches the active segment): keeps
+    /// the latest record of each key, drops tombstones (null values) whose
+    /// batch is older than `tombstone_horizon_ms` (`delete.retention.ms`
+    /// ago), keeps records without a key. Batches left empty go; segments
+    /// left empty go. Runs only when closed segments changed since the last
+    /// pass, or tombstones were kept. Returns true when the log changed.
+    pub(crate) fn compact(&mut self, tombstone_horizon_ms: i64, max_inflated: usize) -> bool {
+        let closed = self.segments.len() - 1;
+        let closed_end = self
+            .segments
+            .iter()
+            .take(closed)
+            .filter_map(|s| s.entries.last())
+            .map(|e| e.last + 1)
+            .max();
+        let Some(closed_end) = closed_end else {
+            return false;
+        };
+        if closed_end <= self.compacted_upto && !self.tombstones_kept {
+            return false;
+        }
+        // Pass 1: the latest offset of every key in the cleanable part.
+        let mut latest: std::collections::HashMap<Vec<u8>, i64> = Default::default();
+        let mut decoded: Vec<Vec<Option<Vec<crate::compaction::Rec>>>> = Vec::new();
+        for s in self.segments.iter().take(closed) {
+            let mut per_entry = Vec::with_capacity(s.entries.len());
+            for e in &s.entries {
+                let records =
+                    crate::compaction::records_of(&s.buf[e.pos..e.pos + e.len], max_inflated);
+                for r in records.iter().flatten() {
+                    if let Some(k) = &r.key {
+                        latest.insert(k.clone(), e.base + i64::from(r.offset_delta));
+                    }
+                }
+                per_entry.push(records);
+            }
+            decoded.push(per_entry);
+        }
+        // Pass 2: rewrite each closed segment.
+        let mut changed = false;
+        let mut tombstones_kept = false;
+        for (s, per_entry) in self.segments.iter_mut().take(closed).zip(decoded) {
+            let mut buf = Vec::with_capacity(s.buf.len());
+            let mut entries = Vec::with_capacity(s.entries.len());
+            for (e, records) in s.entries.iter().zip(per_entry) {
+                let bytes = &s.buf[e.pos..e.pos + e.len];
+                let stored = match records {
+                    None => Some(bytes.to_vec()),
+                    Some(records) => {
+                        let total = records.len();
+                        let kept: Vec<_> = records
+                            .into_iter()
+                            .filter(|r| {
+                                let offset = e.base + i64::from(r.offset_delta);
+                                let newest = r
+                                    .key
+                                    .as_ref()
+                                    .is_none_or(|k| latest.get(k) == Some(&offset));
+                                let expired_tombstone =
+                                    r.value.is_none() && e.max_timestamp < tombstone_horizon_ms;
+                                newest && !expired_tombstone
+                            })
+                            .collect();
+                        tombstones_kept |= kept.iter().any(|r| r.value.is_none());
+                        if kept.len() == total {
+                            Some(bytes.to_vec())
+                        } else if kept.is_empty() {
+                            None
+                        } else {
+                            Some(crate::compaction::rewrite(bytes, &kept))
+                        }
+                    }
+                };
+                match stored {
+                    Some(b) => {
+                        changed |= b.len() != e.len;
+                        entries.push(Entry {
+                            pos: buf.len(),
+                            len: b.len(),
+                            ..*e
+                        });
+                        buf.extend_from_slice(&b);
+                    }
+                    None => changed = true,
+                }
+            }
+            self.bytes = self.bytes - s.buf.len() + buf.len();
+            s.buf = buf;
+            s.entries = entries;
+        }
+        // An empty segment in the middle would break the search by base offset.
+        let active = self.segments.pop_back();
+        self.segments.retain(|s| !s.entries.is_empty());
+        self.segments.extend(active);
+        self.compacted_upto = closed_end;
+        self.tombstones_kept = tombstones_kept;
+        changed
+    }
+
+    /// Drops the oldest segment unless it is the active one (retention across
+    /// partitions); returns the bytes freed.
+    pub(crate) fn drop_oldest_segment(&mut self) -> usize {
+        if self.segments.len() < 2 {
+            return 0;
+        }
+        let Some(dropped) = self.segments.pop_front() else {
+            return 0;
+        };
+        self.bytes -= dropped.buf.len();
+        if let Some(base) = self.segments.front().and_then(Segment::base) {
+            // Never backwards: DeleteRecords may have moved it past the base.
+            self.log_start = self.log_start.max(base);
+        }
+        dropped.buf.len()
     }
 
     /// Stores a magic-2 batch (already validated by the caller), assigning
@@ -172,7 +382,7 @@ impl PartitionLog {
             };
             self.bytes -= dropped.buf.len();
             if let Some(base) = self.segments.front().and_then(Segment::base) {
-                self.log_start = base;
+                self.log_start = self.log_start.max(base);
             }
         }
         // Only the active segment left: its first entry is the start.
@@ -187,8 +397,21 @@ impl PartitionLog {
     /// first partition with data in a response), so a consumer never stalls
     /// on a big batch. Reads stop at a segment boundary; the consumer's next
     /// Fetch continues from there. Empty at or past the log end.
+    #[cfg(test)]
     pub(crate) fn read(&self, offset: i64, max_bytes: usize, first_always: bool) -> &[u8] {
-        if offset >= self.next_offset || offset < self.log_start {
+        self.read_below(offset, max_bytes, first_always, i64::MAX)
+    }
+
+    /// As [`read`](Self::read), without the entries that start at or above
+    /// `limit` (a read_committed fetch stops at the last stable offset).
+    pub(crate) fn read_below(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        first_always: bool,
+        limit: i64,
+    ) -> &[u8] {
+        if offset >= self.next_offset.min(limit) || offset < self.log_start {
             return &[];
         }
         // The segment whose first base offset is <= offset (the last such).
@@ -205,6 +428,9 @@ impl PartitionLog {
         };
         let mut end = start.pos;
         for e in &segment.entries[first..] {
+            if e.base >= limit {
+                break;
+            }
             let len = e.pos + e.len - start.pos;
             if len > max_bytes && !(first_always && end == start.pos) {
                 break;
@@ -234,11 +460,16 @@ impl PartitionLog {
     ///
     /// Magic-2 batches are searched record by record (decompressing a
     /// compressed one); in a legacy set the answer is the entry's first
-    /// offset and largest timestamp.
-    pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Option<(i64, i64)> {
+    /// offset and largest timestamp. A batch is inflated to at most
+    /// `max_inflated` bytes (beyond it, the batch's first offset answers).
+    pub(crate) fn offset_for_timestamp(
+        &self,
+        timestamp: i64,
+        max_inflated: usize,
+    ) -> Option<(i64, i64)> {
         let (segment, entry) = self.entries().find(|(_, e)| e.max_timestamp >= timestamp)?;
         let bytes = &segment.buf[entry.pos..entry.pos + entry.len];
-        if let Some((delta, ts)) = first_record_at_or_after(bytes, timestamp) {
+        if let Some((delta, ts)) = first_record_at_or_after(bytes, timestamp, max_inflated) {
             return Some((entry.base + delta, ts));
         }
         Some((entry.base, entry.max_timestamp))
@@ -246,7 +477,7 @@ impl PartitionLog {
 
     /// The offset of the record with the largest timestamp and that timestamp
     /// (ListOffsets `-3`, KIP-734); the earliest such record on ties.
-    pub(crate) fn max_timestamp_offset(&self) -> Option<(i64, i64)> {
+    pub(crate) fn max_timestamp_offset(&self, max_inflated: usize) -> Option<(i64, i64)> {
         let mut best: Option<(&Segment, &Entry)> = None;
         for (s, e) in self.entries() {
             if best.is_none_or(|(_, b)| e.max_timestamp > b.max_timestamp) {
@@ -255,22 +486,22 @@ impl PartitionLog {
         }
         let (segment, entry) = best?;
         let bytes = &segment.buf[entry.pos..entry.pos + entry.len];
-        match first_record_at_or_after(bytes, entry.max_timestamp) {
+        match first_record_at_or_after(bytes, entry.max_timestamp, max_inflated) {
             Some((delta, ts)) => Some((entry.base + delta, ts)),
             None => Some((entry.last, entry.max_timestamp)),
         }
     }
 }
 
-/// Largest decompressed records section a timestamp lookup inflates; the
-/// scratch is allocated zeroed, so only what a batch uses is touched.
-const MAX_INFLATED: usize = 64 << 20;
-
 /// In a magic-2 batch, the offset delta and timestamp of the first record
 /// whose timestamp is at or after `timestamp`. A compressed batch is
 /// decompressed here, the one place the log looks inside one (ListOffsets by
-/// time is rare; produce and fetch never do).
-fn first_record_at_or_after(bytes: &[u8], timestamp: i64) -> Option<(i64, i64)> {
+/// time is rare; produce and fetch never do), into at most `max_inflated` bytes.
+fn first_record_at_or_after(
+    bytes: &[u8],
+    timestamp: i64,
+    max_inflated: usize,
+) -> Option<(i64, i64)> {
     let Some(Ok(Batch::V2(batch))) = RecordSet::new(bytes).without_crc_check().next() else {
         return None;
     };
@@ -283,12 +514,14 @@ fn first_record_at_or_after(bytes: &[u8], timestamp: i64) -> Option<(i64, i64)> 
     if batch.attributes().compression() == Ok(Compression::None) {
         return find(batch.records().ok()?);
     }
-    let mut scratch = vec![0u8; MAX_INFLATED];
-    find(
-        batch
-            .records_decompressed(&mut Codecs::new(), &mut scratch)
-            .ok()?,
-    )
+    let compressed = batch.records_bytes();
+    let codec_kind = batch.attributes().compression().ok()?;
+    let mut codecs = Codecs::new();
+    let codec = codecs.codec(codec_kind).ok()?;
+    let inflated = crate::inflate::inflate(compressed.len(), max_inflated, |out| {
+        codec.decompress(compressed, out)
+    })?;
+    find(Records::new(&inflated, batch.records_count()))
 }
 
 #[cfg(test)]
@@ -347,6 +580,10 @@ mod tests {
             "first batch despite max bytes"
         );
         assert!(log.read(0, 10, false).is_empty());
+        // Below a limit (the last stable offset): whole entries under it.
+        assert_eq!(bases(log.read_below(0, usize::MAX, true, 2)), [0, 1]);
+        assert_eq!(bases(log.read_below(1, usize::MAX, true, 2)), [1]);
+        assert!(log.read_below(2, usize::MAX, true, 2).is_empty());
     }
 
     #[test]
@@ -373,17 +610,46 @@ mod tests {
     }
 
     #[test]
+    fn delete_records_and_time_retention_move_the_log_start() {
+        let b = batch(1, 1_000, 100);
+        let mut log = PartitionLog::new(usize::MAX, b.len() * 2);
+        for _ in 0..5 {
+            log.append_batch(&b, 0);
+        }
+        assert_eq!(log.delete_records(3), Ok(3));
+        assert_eq!(log.log_start(), 3);
+        assert_eq!(bases(log.read(3, usize::MAX, true)), [3]);
+        assert!(log.read(1, usize::MAX, true).is_empty(), "below the start");
+        assert_eq!(log.delete_records(1), Ok(3), "never backwards");
+        assert_eq!(log.delete_records(6), Err(ErrorCode::OFFSET_OUT_OF_RANGE));
+        assert_eq!(log.delete_records(-1), Ok(5));
+        assert_eq!((log.log_start(), log.end_offset()), (5, 5));
+        assert_eq!(log.size_bytes(), 0);
+        // Time retention: everything older than the cutoff, the active
+        // segment included.
+        log.append_batch(&b, 0);
+        assert!(!log.expire_before(1_000));
+        assert!(log.expire_before(1_001));
+        assert_eq!(
+            (log.log_start(), log.end_offset(), log.size_bytes()),
+            (6, 6, 0)
+        );
+        log.append_batch(&b, 0);
+        assert_eq!(bases(log.read(6, usize::MAX, true)), [6]);
+    }
+
+    #[test]
     fn timestamps() {
         let mut log = PartitionLog::new(1 << 20, 1 << 20);
         log.append_batch(&batch(3, 100, 1), 0); // offsets 0-2, ts 100-102
         log.append_batch(&batch(3, 200, 1), 0); // offsets 3-5, ts 200-202
-        assert_eq!(log.offset_for_timestamp(0), Some((0, 100)));
-        assert_eq!(log.offset_for_timestamp(101), Some((1, 101)));
-        assert_eq!(log.offset_for_timestamp(150), Some((3, 200)));
-        assert_eq!(log.offset_for_timestamp(202), Some((5, 202)));
-        assert_eq!(log.offset_for_timestamp(203), None);
-        assert_eq!(log.max_timestamp_offset(), Some((5, 202)));
-        assert_eq!(PartitionLog::new(1, 1).max_timestamp_offset(), None);
+        assert_eq!(log.offset_for_timestamp(0, 1 << 20), Some((0, 100)));
+        assert_eq!(log.offset_for_timestamp(101, 1 << 20), Some((1, 101)));
+        assert_eq!(log.offset_for_timestamp(150, 1 << 20), Some((3, 200)));
+        assert_eq!(log.offset_for_timestamp(202, 1 << 20), Some((5, 202)));
+        assert_eq!(log.offset_for_timestamp(203, 1 << 20), None);
+        assert_eq!(log.max_timestamp_offset(1 << 20), Some((5, 202)));
+        assert_eq!(PartitionLog::new(1, 1).max_timestamp_offset(1 << 20), None);
     }
 
     #[test]
@@ -400,8 +666,8 @@ mod tests {
         let compressed = b.finish_compressed(codec, &mut scratch).unwrap().to_vec();
         let mut log = PartitionLog::new(1 << 20, 1 << 20);
         log.append_batch(&compressed, 0);
-        assert_eq!(log.offset_for_timestamp(515), Some((2, 520)));
-        assert_eq!(log.max_timestamp_offset(), Some((3, 530)));
+        assert_eq!(log.offset_for_timestamp(515, 1 << 20), Some((2, 520)));
+        assert_eq!(log.max_timestamp_offset(1 << 20), Some((3, 530)));
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Topics and partitions: names, ids, replica placement, leaders, logs, and
 //! the idempotent-producer sequence state of each partition.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use microkafka_core::wire::Uuid;
 use microkafka_core::ErrorCode;
 
 use crate::log::PartitionLog;
+use crate::topic_config::TopicConfigs;
 
 /// One partition: its log and who leads it.
 #[derive(Debug)]
@@ -19,6 +21,20 @@ pub(crate) struct Partition {
     /// Node ids holding a replica; the first live one leads after a failure.
     pub(crate) replicas: Vec<i32>,
     producers: HashMap<i64, ProducerState>,
+    /// Open transactions with data here: producer id → the offset of its
+    /// first batch in the transaction (what holds the last stable offset).
+    pub(crate) open_txns: BTreeMap<i64, i64>,
+    /// Aborted transactions, in the order their markers were written:
+    /// `(producer id, first offset, marker offset)` (Kafka's transaction
+    /// index). Entries below the log start go with retention, so they are
+    /// bounded by the markers the log holds.
+    pub(crate) aborted_txns: VecDeque<(i64, i64, i64)>,
+    /// Transactional producers whose batch here is being verified with the
+    /// transaction coordinator (KIP-890), with the lowest first sequence
+    /// tried: until one is appended, a batch starting above it is out of
+    /// order (Kafka's `VerificationStateEntry`). At most as many as the
+    /// producers kept per partition.
+    verifying: HashMap<i64, i32>,
 }
 
 /// The last batches an idempotent producer wrote to a partition (Kafka keeps 5).
@@ -27,6 +43,15 @@ struct ProducerState {
     epoch: i16,
     /// `(first sequence, last sequence, base offset)`, oldest first.
     recent: VecDeque<(i32, i32, i64)>,
+    /// When it last wrote here (expiry and least-recently-used eviction).
+    last_write: Instant,
+}
+
+/// How long and how many producers' sequence state a partition keeps.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ProducerRetention {
+    pub(crate) max_producers: usize,
+    pub(crate) expiration: Duration,
 }
 
 /// What the sequence check says about an idempotent batch.
@@ -44,6 +69,73 @@ pub(crate) enum Sequence {
 const PRODUCER_BATCHES_KEPT: usize = 5;
 
 impl Partition {
+    /// The last stable offset: the first offset of the oldest open
+    /// transaction, else the high watermark.
+    pub(crate) fn last_stable_offset(&self) -> i64 {
+        self.open_txns
+            .values()
+            .copied()
+            .min()
+            .unwrap_or_else(|| self.log.end_offset())
+    }
+
+    /// The aborted transactions a read_committed fetch of `from..upper`
+    /// must hear of: those that end at or after `from` and start below
+    /// `upper`, oldest first (Kafka's `collectAbortedTransactions`).
+    pub(crate) fn aborted_between(&self, from: i64, upper: i64) -> Vec<(i64, i64)> {
+        self.aborted_txns
+            .iter()
+            .filter(|&&(_, first, last)| last >= from && first < upper)
+            .map(|&(producer, first, _)| (producer, first))
+            .collect()
+    }
+
+    /// A transaction marker of `producer` at `offset` (epoch `epoch`) ends
+    /// its open transaction here; an abort is indexed. A marker's epoch
+    /// also fences the producer's older epochs, as Kafka's producer state.
+    pub(crate) fn end_txn(&mut self, producer: i64, epoch: i16, offset: i64, commit: bool) {
+        if let Some(first) = self.open_txns.remove(&producer) {
+            if !commit {
+                self.aborted_txns.push_back((producer, first, offset));
+            }
+        }
+        let log_start = self.log.log_start();
+        while self
+            .aborted_txns
+            .front()
+            .is_some_and(|&(_, _, last)| last < log_start)
+        {
+            self.aborted_txns.pop_front();
+        }
+        self.verifying.remove(&producer);
+        if let Some(state) = self.producers.get_mut(&producer) {
+            if epoch > state.epoch {
+                state.epoch = epoch;
+                state.recent.clear();
+            }
+        }
+    }
+
+    /// A transactional batch of `producer` starting at sequence `first`
+    /// is being verified here.
+    pub(crate) fn start_verification(&mut self, producer: i64, first: i32, max: usize) {
+        if !self.verifying.contains_key(&producer) && self.verifying.len() >= max.max(1) {
+            if let Some(&any) = self.verifying.keys().next() {
+                self.verifying.remove(&any);
+            }
+        }
+        let lowest = self.verifying.entry(producer).or_insert(first);
+        *lowest = (*lowest).min(first);
+    }
+
+    /// False when a batch of `producer` starting at `first` skips past the
+    /// lowest sequence verified and not appended yet.
+    pub(crate) fn verified_sequence(&self, producer: i64, first: i32) -> bool {
+        self.verifying
+            .get(&producer)
+            .is_none_or(|&lowest| first <= lowest)
+    }
+
     /// Checks an idempotent batch's producer epoch and sequence against the
     /// batches this producer wrote before, as Kafka's `ProducerStateManager`.
     pub(crate) fn check_sequence(
@@ -83,7 +175,11 @@ impl Partition {
         }
     }
 
-    /// Remembers an appended idempotent batch.
+    /// Remembers an appended idempotent batch. A producer new to the
+    /// partition first makes room: states idle past their expiration go (as
+    /// Kafka's `producer.id.expiration.ms`), then, at the limit, the least
+    /// recently used one.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn record_sequence(
         &mut self,
         producer_id: i64,
@@ -91,11 +187,31 @@ impl Partition {
         first: i32,
         last: i32,
         base: i64,
+        now: Instant,
+        keep: ProducerRetention,
     ) {
+        self.verifying.remove(&producer_id);
+        if !self.producers.contains_key(&producer_id) {
+            self.producers
+                .retain(|_, s| now.saturating_duration_since(s.last_write) < keep.expiration);
+            while self.producers.len() >= keep.max_producers.max(1) {
+                let oldest = self
+                    .producers
+                    .iter()
+                    .min_by_key(|(_, s)| s.last_write)
+                    .map(|(&id, _)| id);
+                match oldest {
+                    Some(id) => self.producers.remove(&id),
+                    None => break,
+                };
+            }
+        }
         let state = self.producers.entry(producer_id).or_insert(ProducerState {
             epoch,
             recent: VecDeque::new(),
+            last_write: now,
         });
+        state.last_write = now;
         if epoch != state.epoch {
             state.epoch = epoch;
             state.recent.clear();
@@ -115,6 +231,40 @@ pub(crate) struct Topic {
     pub(crate) partitions: Vec<Partition>,
     /// Per-topic `retention.bytes` from CreateTopics configs, if set.
     retention_bytes: Option<usize>,
+    /// Per-topic `max.message.bytes` from CreateTopics configs, if set
+    /// (otherwise Kafka's default, `DEFAULT_MAX_MESSAGE_BYTES`).
+    pub(crate) max_message_bytes: Option<usize>,
+    /// The config overrides (CreateTopics, AlterConfigs,
+    /// IncrementalAlterConfigs); the two fields above follow them.
+    pub(crate) configs: TopicConfigs,
+}
+
+impl Topic {
+    /// Replaces the topic's config overrides and applies what the broker
+    /// acts on at once: `max.message.bytes` for the next Produce,
+    /// `retention.bytes` on every partition (`default_retention` when not
+    /// set: the broker's per-partition limit). Returns the log bytes
+    /// `(before, after)`, for the cluster's retained-bytes count.
+    pub(crate) fn set_configs(
+        &mut self,
+        configs: TopicConfigs,
+        default_retention: usize,
+    ) -> (usize, usize) {
+        self.max_message_bytes = configs.max_message_bytes();
+        self.retention_bytes = configs
+            .retention_bytes()
+            .map(|limit| limit.unwrap_or(usize::MAX));
+        self.configs = configs;
+        let retention = self.retention_bytes.unwrap_or(default_retention);
+        let mut before = 0;
+        let mut after = 0;
+        for p in &mut self.partitions {
+            before += p.log.size_bytes();
+            p.log.set_retention_bytes(retention);
+            after += p.log.size_bytes();
+        }
+        (before, after)
+    }
 }
 
 /// Settings a new partition's log needs.
@@ -131,11 +281,120 @@ pub(crate) struct Topics {
     names_by_id: HashMap<Uuid, String>,
     /// Rotates the first replica of each new topic across brokers, as Kafka does.
     next_placement: usize,
+    /// Partitions across every topic (kept, not summed: limits check it per topic created).
+    partition_count: usize,
+    /// Log bytes across every partition.
+    retained_bytes: usize,
+    /// Topics whose configs give the log cleaner work (see
+    /// [`TopicConfigs::needs_cleaning`]), so an idle pass costs nothing.
+    cleaning: BTreeSet<String>,
 }
 
 impl Topics {
     pub(crate) fn get(&self, name: &str) -> Option<&Topic> {
         self.by_name.get(name)
+    }
+
+    /// How many topics there are.
+    pub(crate) fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    /// Log bytes held across every partition.
+    pub(crate) fn retained_bytes(&self) -> usize {
+        self.retained_bytes
+    }
+
+    /// Records that a partition's log went from `before` to `after` bytes,
+    /// then drops the oldest closed segments of the largest logs while the
+    /// total is over `max` (retention across partitions).
+    pub(crate) fn log_changed(&mut self, before: usize, after: usize, max: usize) {
+        self.retained_bytes = (self.retained_bytes + after).saturating_sub(before);
+        while self.retained_bytes > max {
+            let largest = self
+                .by_name
+                .values_mut()
+                .flat_map(|t| t.partitions.iter_mut())
+                .max_by_key(|p| p.log.size_bytes());
+            let freed = largest.map_or(0, |p| p.log.drop_oldest_segment());
+            if freed == 0 {
+                break; // only active segments left
+            }
+            self.retained_bytes -= freed;
+        }
+    }
+
+    /// The log cleaner's pass, run on the cluster's timer: for each topic
+    /// with work ([`TopicConfigs::needs_cleaning`]), rolls active segments
+    /// older than `segment.ms`, drops segments past `retention.ms` (policy
+    /// `delete`) and compacts closed segments (policy `compact`, tombstones
+    /// kept `delete.retention.ms`). Returns true when a log changed.
+    pub(crate) fn clean(&mut self, now_ms: i64, max_inflated: usize) -> bool {
+        let mut changed = false;
+        let mut before = 0;
+        let mut after = 0;
+        for name in &self.cleaning {
+            let Some(topic) = self.by_name.get_mut(name) else {
+                continue;
+            };
+            let configs = &topic.configs;
+            let retention = configs.retention_ms().filter(|_| configs.delete());
+            let compact = configs
+                .compact()
+                .then(|| now_ms.saturating_sub(configs.delete_retention_ms()));
+            let segment_ms = configs.segment_ms();
+            for p in &mut topic.partitions {
+                let size = p.log.size_bytes();
+                p.log.roll_if_older(now_ms, segment_ms);
+                if let Some(ms) = retention {
+                    changed |= p.log.expire_before(now_ms.saturating_sub(ms));
+                }
+                if let Some(horizon) = compact {
+                    changed |= p.log.compact(horizon, max_inflated);
+                }
+                before += size;
+                after += p.log.size_bytes();
+            }
+        }
+        self.retained_bytes = (self.retained_bytes + after).saturating_sub(before);
+        changed
+    }
+
+    /// True when some topic has work for [`clean`](Self::clean).
+    pub(crate) fn needs_cleaning(&self) -> bool {
+        !self.cleaning.is_empty()
+    }
+
+    /// Replaces a topic's config overrides ([`Topic::set_configs`]); false
+    /// for an unknown topic.
+    pub(crate) fn set_configs(
+        &mut self,
+        name: &str,
+        configs: TopicConfigs,
+        default_retention: usize,
+    ) -> bool {
+        let Some(topic) = self.by_name.get_mut(name) else {
+            return false;
+        };
+        if configs.needs_cleaning() {
+            self.cleaning.insert(name.to_owned());
+        } else {
+            self.cleaning.remove(name);
+        }
+        let (before, after) = topic.set_configs(configs, default_retention);
+        self.shrunk(before, after);
+        true
+    }
+
+    /// Records that logs went from `before` to `after` bytes (a config
+    /// change or DeleteRecords shrank them).
+    pub(crate) fn shrunk(&mut self, before: usize, after: usize) {
+        self.retained_bytes = (self.retained_bytes + after).saturating_sub(before);
+    }
+
+    /// How many partitions there are, across every topic.
+    pub(crate) fn partition_count(&self) -> usize {
+        self.partition_count
     }
 
     pub(crate) fn name_of(&self, id: Uuid) -> Option<&str> {
@@ -174,10 +433,13 @@ impl Topics {
             id,
             partitions: Vec::new(),
             retention_bytes,
+            max_message_bytes: None,
+            configs: TopicConfigs::default(),
         };
         let first = self.next_placement;
         self.next_placement = self.next_placement.wrapping_add(1);
         topic.grow(partitions, first, placement);
+        self.partition_count += partitions;
         self.names_by_id.insert(id, topic.name.clone());
         self.by_name.entry(topic.name.clone()).or_insert(topic)
     }
@@ -188,6 +450,7 @@ impl Topics {
         if let Some(topic) = self.by_name.get_mut(name) {
             let more = count.saturating_sub(topic.partitions.len());
             topic.grow(more, first, placement);
+            self.partition_count += more;
         }
     }
 
@@ -195,6 +458,10 @@ impl Topics {
     pub(crate) fn delete(&mut self, name: &str) -> Option<Topic> {
         let topic = self.by_name.remove(name)?;
         self.names_by_id.remove(&topic.id);
+        self.cleaning.remove(name);
+        self.partition_count -= topic.partitions.len();
+        let bytes: usize = topic.partitions.iter().map(|p| p.log.size_bytes()).sum();
+        self.retained_bytes = self.retained_bytes.saturating_sub(bytes);
         Some(topic)
     }
 }
@@ -236,6 +503,9 @@ impl Topic {
                 leader_epoch: 0,
                 replicas,
                 producers: HashMap::new(),
+                open_txns: BTreeMap::new(),
+                aborted_txns: VecDeque::new(),
+                verifying: HashMap::new(),
             });
         }
     }
@@ -292,6 +562,41 @@ mod tests {
         }
     }
 
+    const KEEP: ProducerRetention = ProducerRetention {
+        max_producers: 3,
+        expiration: Duration::from_secs(60),
+    };
+
+    #[test]
+    fn producer_state_is_bounded_and_expires() {
+        let mut topics = Topics::default();
+        let placement = Placement {
+            brokers: vec![(1, true)],
+            replication: 1,
+            assignments: None,
+            log: settings(),
+        };
+        topics.create("t", Uuid([3; 16]), 1, None, &placement);
+        let p = topics.partition_mut("t", 0).unwrap();
+        let t0 = Instant::now();
+        // 10,000 producers, one batch each: never more than 3 kept.
+        for id in 0..10_000 {
+            p.record_sequence(id, 0, 0, 0, id, t0 + Duration::from_millis(id as u64), KEEP);
+            assert!(p.producers.len() <= 3);
+        }
+        // The most recent ones are those kept: a retry of 9999 is a duplicate.
+        assert_eq!(p.check_sequence(9_999, 0, 0, 0), Sequence::Duplicate(9_999));
+        assert_eq!(
+            p.check_sequence(0, 0, 5, 5),
+            Sequence::Append,
+            "0 was forgotten"
+        );
+        // A producer idle past the expiration is forgotten when a new one arrives.
+        let later = t0 + Duration::from_secs(3600);
+        p.record_sequence(20_000, 0, 0, 0, 1, later, KEEP);
+        assert_eq!(p.producers.len(), 1);
+    }
+
     #[test]
     fn idempotent_sequences() {
         let mut topics = Topics::default();
@@ -304,7 +609,7 @@ mod tests {
         topics.create("t", Uuid([2; 16]), 1, None, &placement);
         let p = topics.partition_mut("t", 0).unwrap();
         assert_eq!(p.check_sequence(7, 0, 0, 4), Sequence::Append);
-        p.record_sequence(7, 0, 0, 4, 100);
+        p.record_sequence(7, 0, 0, 4, 100, Instant::now(), KEEP);
         assert_eq!(p.check_sequence(7, 0, 0, 4), Sequence::Duplicate(100));
         assert_eq!(
             p.check_sequence(7, 0, 6, 9),
@@ -316,7 +621,7 @@ mod tests {
             Sequence::Append,
             "epoch bump restarts at 0"
         );
-        p.record_sequence(7, 1, 0, 0, 200);
+        p.record_sequence(7, 1, 0, 0, 200, Instant::now(), KEEP);
         assert_eq!(
             p.check_sequence(7, 0, 5, 9),
             Sequence::Reject(ErrorCode::INVALID_PRODUCER_EPOCH)

@@ -1,6 +1,8 @@
 //! confluent-kafka (Python, librdkafka 2.16) against the mock cluster: a
-//! consumer group splitting a topic and resuming from committed offsets, and
-//! the AdminClient creating, growing and deleting topics.
+//! consumer group splitting a topic and resuming from committed offsets,
+//! the AdminClient creating, growing and deleting topics, and producing and
+//! consuming in a group over every security protocol × SASL mechanism
+//! (SSL with a client certificate too).
 //!
 //! Needs confluent-kafka: `.ci/install-capture-deps`.
 
@@ -9,8 +11,10 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use common::{cluster, python};
-use microkafka_mock_broker::{ApiKey, Config, Fault};
+use common::{cluster, python, TempDir};
+use microkafka_mock_broker::{
+    ApiKey, Config, Fault, SaslConfig, SaslMechanism, Security, SecurityProtocol, TestCa,
+};
 
 const PARTITIONS: i32 = 6;
 const TOTAL: usize = 600;
@@ -226,4 +230,241 @@ fn idempotent_producer_survives_lost_responses() {
             assert_eq!(stored, 33, "each lost answer costs one duplicate");
         }
     }
+}
+
+/// One secured setup: the broker's security and the client's settings.
+struct Secured {
+    name: String,
+    security: Security,
+    settings: serde_json::Value,
+    principal: String,
+}
+
+/// Every protocol × mechanism, and SSL with a client certificate.
+fn secured_setups(ca: &TestCa, dir: &TempDir) -> Vec<Secured> {
+    let ca_path = dir.file("ca.pem", ca.cert_pem());
+    let tls = || ca.server_tls(&["127.0.0.1"]).unwrap();
+    let sasl = || SaslConfig::all().user("alice", "secret");
+    let client = ca.client_cert("confluent").unwrap();
+    let mut setups = vec![
+        Secured {
+            name: "PLAINTEXT".into(),
+            security: Security::plaintext(),
+            settings: serde_json::json!({}),
+            principal: "ANONYMOUS".into(),
+        },
+        Secured {
+            name: "SSL".into(),
+            security: Security::ssl(tls()),
+            settings: serde_json::json!({"security.protocol": "SSL", "ssl.ca.location": ca_path}),
+            principal: "ANONYMOUS".into(),
+        },
+        Secured {
+            name: "SSL-mTLS".into(),
+            security: Security::ssl(tls().require_client_cert(ca.cert_pem())),
+            settings: serde_json::json!({
+                "security.protocol": "SSL",
+                "ssl.ca.location": ca_path,
+                "ssl.certificate.location": dir.file("client.pem", &client.cert_pem),
+                "ssl.key.location": dir.file("client.key", &client.key_pem),
+            }),
+            principal: "CN=confluent".into(),
+        },
+    ];
+    for protocol in [SecurityProtocol::SaslPlaintext, SecurityProtocol::SaslSsl] {
+        for mechanism in SaslMechanism::ALL {
+            let mut settings = serde_json::json!({
+                "security.protocol": protocol.name(),
+                "sasl.mechanisms": mechanism.name(),
+            });
+            if mechanism == SaslMechanism::OAuthBearer {
+                settings["enable.sasl.oauthbearer.unsecure.jwt"] = true.into();
+                settings["sasl.oauthbearer.config"] = "principal=alice".into();
+            } else {
+                settings["sasl.username"] = "alice".into();
+                settings["sasl.password"] = "secret".into();
+            }
+            if protocol.uses_tls() {
+                settings["ssl.ca.location"] = ca_path.clone().into();
+            }
+            setups.push(Secured {
+                name: format!("{protocol}-{mechanism}"),
+                security: Security {
+                    protocol,
+                    tls: protocol.uses_tls().then(tls),
+                    sasl: sasl(),
+                },
+                settings,
+                principal: "alice".into(),
+            });
+        }
+    }
+    setups
+}
+
+/// Producing and consuming in a group, as each protocol × mechanism: every
+/// message arrives, the group's offsets are committed, and the broker saw
+/// the client as the principal the setup names.
+#[test]
+fn group_over_every_protocol_and_mechanism() {
+    const COUNT: usize = 200;
+    let ca = TestCa::new("confluent CA").unwrap();
+    let dir = TempDir::new("confluent-secure");
+    let setups = secured_setups(&ca, &dir);
+    assert_eq!(setups.len(), 11);
+    std::thread::scope(|scope| {
+        // A few at a time: each is a broker and a Python process.
+        for chunk in setups.chunks(4) {
+            let runs: Vec<_> = chunk
+                .iter()
+                .map(|setup| {
+                    scope.spawn(move || {
+                        let c = cluster(Config {
+                            security: setup.security.clone(),
+                            ..Config::with_brokers(1)
+                        });
+                        c.create_topic("secure", 1).unwrap();
+                        let out = python(
+                            "secure_clients.py",
+                            &[
+                                &c.bootstrap_servers(),
+                                "secure",
+                                "secure-group",
+                                &COUNT.to_string(),
+                                &setup.settings.to_string(),
+                            ],
+                            Duration::from_secs(120),
+                        );
+                        let lines: Vec<&str> = out.lines().collect();
+                        let last = COUNT - 1;
+                        assert_eq!(
+                            lines,
+                            [
+                                format!("PRODUCED {COUNT}"),
+                                format!("CONSUMED {COUNT}"),
+                                format!("VALUES m0..m{last}"),
+                                format!("COMMITTED {COUNT}"),
+                            ],
+                            "{}",
+                            setup.name
+                        );
+                        assert_eq!(
+                            c.committed_offset("secure-group", "secure", 0),
+                            Some(COUNT as i64),
+                            "{}",
+                            setup.name
+                        );
+                        let seen: BTreeSet<String> = c
+                            .requests()
+                            .iter()
+                            .filter(|r| {
+                                matches!(
+                                    r.api(),
+                                    Some(
+                                        ApiKey::Produce | ApiKey::JoinGroup | ApiKey::OffsetCommit
+                                    )
+                                )
+                            })
+                            .map(|r| r.principal.clone())
+                            .collect();
+                        assert_eq!(
+                            seen,
+                            BTreeSet::from([setup.principal.clone()]),
+                            "{}",
+                            setup.name
+                        );
+                        assert_eq!(
+                            c.security_stats().failed_authentications,
+                            0,
+                            "{}",
+                            setup.name
+                        );
+                    })
+                })
+                .collect();
+            for run in runs {
+                run.join().unwrap();
+            }
+        }
+    });
+}
+
+/// confluent-kafka's transactional producer: committed and aborted
+/// transactions interleaved over two partitions, each committed one with
+/// a group offset; then read_committed sees exactly the committed values
+/// and read_uncommitted everything, in order.
+#[test]
+fn transactional_producer_commits_and_aborts() {
+    const TXNS: usize = 6;
+    const PER_PARTITION: usize = 3;
+    let c = cluster(Config::with_brokers(3));
+    c.create_topic("payments", 2).unwrap();
+    let out = python(
+        "transactional_producer.py",
+        &[
+            &c.bootstrap_servers(),
+            "payments",
+            "2",
+            "payer",
+            &TXNS.to_string(),
+        ],
+        Duration::from_secs(120),
+    );
+    let line = |tag: &str| -> Vec<String> {
+        let prefix = format!("{tag} ");
+        let l = out
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no {tag} line in {out}"));
+        l[prefix.len()..]
+            .split(',')
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    assert!(out.lines().any(|l| l == "DONE"), "{out}");
+    // In partition, then offset order: the values each partition holds.
+    let expect = |aborted_too: bool| -> Vec<String> {
+        let mut v = Vec::new();
+        for part in 0..2 {
+            for txn in 0..TXNS {
+                let commit = txn % 2 == 0;
+                if commit || aborted_too {
+                    let tag = if commit { "c" } else { "a" };
+                    v.extend((0..PER_PARTITION).map(|k| format!("{tag}{txn}-{part}-{k}")));
+                }
+            }
+        }
+        v
+    };
+    assert_eq!(line("COMMITTED"), expect(false), "read_committed");
+    assert_eq!(line("UNCOMMITTED"), expect(true), "read_uncommitted");
+    // Data, plus one marker per transaction and partition.
+    for p in 0..2 {
+        let end = c.offsets("payments", p).unwrap().1;
+        assert_eq!(end as usize, TXNS * (PER_PARTITION + 1), "partition {p}");
+    }
+    // The last committed transaction's offsets, not the aborted ones'.
+    let last_commit = (0..TXNS).filter(|t| t % 2 == 0).max().unwrap() as i64;
+    for p in 0..2 {
+        assert_eq!(
+            c.committed_offset("payer", "payments", p),
+            Some(100 + last_commit),
+            "partition {p}"
+        );
+    }
+    let apis: BTreeSet<ApiKey> = c.requests().iter().filter_map(|r| r.api()).collect();
+    for api in [
+        ApiKey::InitProducerId,
+        ApiKey::AddPartitionsToTxn,
+        ApiKey::AddOffsetsToTxn,
+        ApiKey::TxnOffsetCommit,
+        ApiKey::EndTxn,
+    ] {
+        assert!(apis.contains(&api), "{api} never sent: {apis:?}");
+    }
+    let tid = "payments-producer";
+    let state = c.with_cluster(|c| c.transaction(tid)).unwrap();
+    assert!(!state.open, "the last transaction ended");
+    assert!(state.partitions.is_empty() && state.groups.is_empty());
 }

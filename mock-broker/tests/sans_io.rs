@@ -10,9 +10,19 @@ use microkafka_core::protocol::messages::*;
 use microkafka_core::protocol::versions::codec_versions;
 use microkafka_core::protocol::ApiKey;
 use microkafka_core::record::{Batch, RecordSet};
+use microkafka_core::sasl::{ClientMechanism, ScramClient, ScramHash};
 use microkafka_core::wire::{Array, Uuid};
 use microkafka_core::ErrorCode;
-use microkafka_mock_broker::{Cluster, Config, Fault, FaultAction, Outcome, SaslUser, Session};
+use microkafka_mock_broker::{
+    Cluster, Config, Fault, FaultAction, Outcome, SaslConfig, SaslUser, Security, Session,
+};
+
+/// ApiVersions v3+ must name the client software (Kafka answers
+/// INVALID_REQUEST to an empty name, and so does the mock).
+const API_VERSIONS: ApiVersionsRequest<'static> = ApiVersionsRequest {
+    client_software_name: "microkafka-test",
+    client_software_version: "1.0",
+};
 
 fn config(brokers: usize) -> Config {
     Config {
@@ -158,7 +168,7 @@ fn api_versions_default_kafka4_and_unknown_version() {
     let frame = call(
         &mut c,
         &mut s,
-        &request(7, 3, &ApiVersionsRequest::default()),
+        &request(7, 3, &API_VERSIONS),
         Instant::now(),
     );
     let (corr, resp): (_, ApiVersionsResponse) = response(&frame, 3);
@@ -168,7 +178,7 @@ fn api_versions_default_kafka4_and_unknown_version() {
     assert_eq!((produce.min_version, produce.max_version), (0, 11));
 
     // KIP-511: a version the broker does not know gets a v0 answer listing ApiVersions.
-    let mut frame = request(8, 3, &ApiVersionsRequest::default());
+    let mut frame = request(8, 3, &API_VERSIONS);
     frame[6..8].copy_from_slice(&99i16.to_be_bytes());
     let answer = call(&mut c, &mut s, &frame, Instant::now());
     let (corr, resp): (_, ApiVersionsResponse) = response(&answer, 0);
@@ -188,7 +198,7 @@ fn api_versions_default_kafka4_and_unknown_version() {
     let frame = call(
         &mut c,
         &mut s,
-        &request(1, 0, &ApiVersionsRequest::default()),
+        &request(1, 0, &API_VERSIONS),
         Instant::now(),
     );
     let (_, resp): (_, ApiVersionsResponse) = response(&frame, 0);
@@ -196,7 +206,7 @@ fn api_versions_default_kafka4_and_unknown_version() {
         let k = resp.api_keys.iter().find(|k| k.api_key == key).unwrap();
         (k.min_version, k.max_version)
     };
-    assert_eq!(range(0), (3, 11), "Produce");
+    assert_eq!(range(0), (0, 11), "Produce: listed from v0, served from v3");
     assert_eq!(range(1), (4, 17), "Fetch");
     assert_eq!(range(3), (0, 12), "Metadata");
 }
@@ -228,8 +238,9 @@ fn produce_fetch_and_list_offsets() {
         (ErrorCode::NONE, 0),
         "at the end: empty"
     );
+    // As Kafka: out of range answers no offsets (-1), not the high watermark.
     let (error, hw, _) = fetch(&mut c, &mut s, "t", 0, 6, 1 << 20);
-    assert_eq!((error, hw), (ErrorCode::OFFSET_OUT_OF_RANGE, 5));
+    assert_eq!((error, hw), (ErrorCode::OFFSET_OUT_OF_RANGE, -1));
     let (error, _, _) = fetch(&mut c, &mut s, "nope", 0, 0, 1 << 20);
     assert_eq!(error, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
 
@@ -271,9 +282,10 @@ fn produce_validation() {
         produce(&mut c, &mut s, 9, "t", 0, &bad).0,
         ErrorCode::CORRUPT_MESSAGE
     );
+    // Too short to hold a batch: v3+ needs exactly one (Kafka: INVALID_RECORD).
     assert_eq!(
         produce(&mut c, &mut s, 9, "t", 0, b"junk").0,
-        ErrorCode::CORRUPT_MESSAGE
+        ErrorCode::INVALID_RECORD
     );
     let legacy = legacy_v1(5, None, b"old");
     assert_eq!(
@@ -450,9 +462,18 @@ fn metadata_auto_creates_and_leaves_down_brokers_out() {
         topics: Some(Array::new(&topics)),
         ..Default::default()
     };
+    // As Kafka 4.x: the request that creates the topic is answered
+    // UNKNOWN_TOPIC_OR_PARTITION; the next one finds it.
     let frame = call(&mut c, &mut s, &request(1, 9, &req), Instant::now());
     let (_, resp): (_, MetadataResponse) = response(&frame, 9);
     assert_eq!(resp.brokers.len(), 3);
+    let t = resp.topics.iter().next().unwrap();
+    assert_eq!(
+        (t.error_code, t.partitions.len()),
+        (ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, 0)
+    );
+    let frame = call(&mut c, &mut s, &request(2, 9, &req), Instant::now());
+    let (_, resp): (_, MetadataResponse) = response(&frame, 9);
     let t = resp.topics.iter().next().unwrap();
     assert_eq!((t.error_code, t.partitions.len()), (ErrorCode::NONE, 4));
 
@@ -638,6 +659,61 @@ fn injected_faults_hit_the_named_requests_only() {
     metadata(&mut c, &mut s, 9);
 }
 
+/// A stalled Produce is stored at once and answered after the stall (the
+/// connection waits for it); a throttled one is answered at once with
+/// `throttle_time_ms`, and requests arriving in the throttle's second half
+/// are counted.
+#[test]
+fn stalled_and_throttled_answers() {
+    let mut c = Cluster::new(config(1));
+    c.create_topic("t", 1).unwrap();
+    let mut s = c.open_session(1, None);
+    let t0 = Instant::now();
+    let stall = Duration::from_secs(3);
+    c.inject(Fault::stall(ApiKey::Produce, 1, stall));
+    let records = batch(&[b"x"], 0);
+    let frame = produce_frame(1, 9, "t", 0, -1, &records);
+    assert_eq!(send(&mut c, &mut s, &frame, t0), Outcome::Later);
+    assert_eq!(c.offsets("t", 0), Some((0, 1)), "applied before the answer");
+    assert_eq!(c.poll_timeout(), Some(t0 + stall));
+    c.handle_timeout(t0 + stall - Duration::from_millis(1));
+    assert!(c.take_completions().is_empty(), "still stalled");
+    c.handle_timeout(t0 + stall);
+    let done = c.take_completions();
+    assert_eq!((done.len(), done[0].conn), (1, s.id()));
+    let (_, resp): (_, ProduceResponse) = response(&done[0].frame, 9);
+    let p = resp.responses.iter().next().unwrap();
+    assert_eq!(
+        p.partition_responses.iter().next().unwrap().error_code,
+        ErrorCode::NONE
+    );
+    // A closed connection's stalled answer is dropped.
+    c.inject(Fault::stall(ApiKey::Produce, 1, stall));
+    assert_eq!(send(&mut c, &mut s, &frame, t0), Outcome::Later);
+    c.close_session(&s);
+    assert_eq!(c.poll_timeout(), None);
+
+    let mut s = c.open_session(1, None);
+    let throttle = Duration::from_millis(400);
+    c.inject(Fault::throttle(ApiKey::Produce, 1, throttle));
+    let throttled = |frame: &[u8]| -> i32 {
+        let (_, resp): (_, ProduceResponse) = response(frame, 9);
+        resp.throttle_time_ms
+    };
+    assert_eq!(throttled(&call(&mut c, &mut s, &frame, t0)), 400);
+    let later = t0 + Duration::from_millis(100);
+    assert_eq!(
+        throttled(&call(&mut c, &mut s, &frame, later)),
+        0,
+        "used up"
+    );
+    assert_eq!(c.throttle_violations(), 0, "on its way before the answer");
+    call(&mut c, &mut s, &frame, t0 + Duration::from_millis(300));
+    assert_eq!(c.throttle_violations(), 1, "sent during the throttle");
+    call(&mut c, &mut s, &frame, t0 + throttle);
+    assert_eq!(c.throttle_violations(), 1, "after the throttle");
+}
+
 #[test]
 fn versions_outside_the_advertised_range() {
     let mut c = Cluster::new(Config {
@@ -646,13 +722,31 @@ fn versions_outside_the_advertised_range() {
     });
     c.create_topic("t", 1).unwrap();
     let mut s = c.open_session(1, None);
-    // Produce v2 is in the codec but below Kafka 4's floor: an error in Produce's own shape.
+    // Produce v2 is in the codec, and Kafka 4.x still advertises it, but
+    // below its floor: Kafka 4.4 closes the connection (tests/differential.rs).
     let legacy = legacy_v1(0, None, b"x");
     assert_eq!(
-        produce(&mut c, &mut s, 2, "t", 0, &legacy).0,
-        ErrorCode::UNSUPPORTED_VERSION
+        send(
+            &mut c,
+            &mut s,
+            &produce_frame(1, 2, "t", 0, -1, &legacy),
+            Instant::now()
+        ),
+        Outcome::Close(None)
     );
     assert_eq!(c.offsets("t", 0), Some((0, 0)));
+    // So does a version it does not advertise (Fetch v3).
+    let mut s = c.open_session(1, None);
+    assert_eq!(
+        send(
+            &mut c,
+            &mut s,
+            &FetchOne::new("t", 0).frame(1, 3),
+            Instant::now()
+        ),
+        Outcome::Close(None)
+    );
+    let mut s = c.open_session(1, None);
     // Versions no schema describes, and unknown API keys: the connection closes.
     let mut frame = request(1, 9, &MetadataRequest::default());
     frame[6..8].copy_from_slice(&77i16.to_be_bytes());
@@ -685,7 +779,7 @@ fn sasl_plain_gates_every_other_api() {
     call(
         &mut c,
         &mut s,
-        &request(1, 3, &ApiVersionsRequest::default()),
+        &request(1, 3, &API_VERSIONS),
         Instant::now(),
     );
     let hs = SaslHandshakeRequest { mechanism: "PLAIN" };
@@ -722,6 +816,76 @@ fn sasl_plain_gates_every_other_api() {
     metadata(&mut c, &mut s, 9);
 }
 
+/// SCRAM over SaslHandshake v0 (bare frames both ways), KIP-368 expiry on
+/// the caller's clock, a request out of turn mid-exchange, and the
+/// principal in the request record, all without I/O.
+#[test]
+fn sasl_sessions_without_io() {
+    let mut c = Cluster::new(Config {
+        security: Security::sasl_plaintext(
+            SaslConfig::all()
+                .user("alice", "secret")
+                .reauth_after(Duration::from_secs(10)),
+        ),
+        ..config(1)
+    });
+    let t0 = Instant::now();
+    let meta = request(4, 9, &MetadataRequest::default());
+    let mut s = c.open_session(1, None);
+    assert!(s.awaiting_authentication() && !s.authenticated());
+    let hs = SaslHandshakeRequest {
+        mechanism: "SCRAM-SHA-256",
+    };
+    call(&mut c, &mut s, &request(1, 0, &hs), t0);
+    let mut client = ScramClient::new(ScramHash::Sha256, "alice", "secret", &[9; 24]).unwrap();
+    let mut buf = [0u8; 512];
+    for _ in 0..2 {
+        let n = client.message(&mut buf).unwrap();
+        let Outcome::Respond(answer) = c.handle(&mut s, &buf[..n], t0).outcome else {
+            panic!("a bare answer")
+        };
+        let len = u32::from_be_bytes([answer[0], answer[1], answer[2], answer[3]]) as usize;
+        assert_eq!(len + 4, answer.len());
+        client.receive(&answer[4..]).unwrap();
+    }
+    assert!(client.is_complete());
+    assert!(s.authenticated() && !s.awaiting_authentication());
+    assert_eq!(s.principal(), "alice");
+    call(&mut c, &mut s, &meta, t0 + Duration::from_secs(9));
+    assert_eq!(
+        send(&mut c, &mut s, &meta, t0 + Duration::from_secs(10)),
+        Outcome::Close(None),
+        "the session expired"
+    );
+    let principals: Vec<(Option<ApiKey>, String)> = c
+        .take_requests()
+        .into_iter()
+        .map(|r| (r.api(), r.principal))
+        .collect();
+    assert_eq!(
+        principals,
+        [
+            (Some(ApiKey::SaslHandshake), "ANONYMOUS".to_owned()),
+            (Some(ApiKey::Metadata), "alice".to_owned()),
+            (Some(ApiKey::Metadata), "alice".to_owned()),
+        ]
+    );
+
+    // Mid-exchange a second SaslHandshake is ILLEGAL_SASL_STATE, the
+    // connection closes, and it counts as a failed authentication.
+    let mut s = c.open_session(1, None);
+    let plain = SaslHandshakeRequest { mechanism: "PLAIN" };
+    call(&mut c, &mut s, &request(1, 1, &plain), t0);
+    let Outcome::Close(Some(frame)) = send(&mut c, &mut s, &request(2, 1, &plain), t0) else {
+        panic!("answered, then closed")
+    };
+    let (_, resp): (_, SaslHandshakeResponse) = response(&frame, 1);
+    assert_eq!(resp.error_code, ErrorCode::ILLEGAL_SASL_STATE);
+    assert!(s.take_authentication_failure());
+    assert!(!s.take_authentication_failure(), "reported once");
+    assert_eq!(send(&mut c, &mut s, &meta, t0), Outcome::Close(None));
+}
+
 #[test]
 fn requests_are_recorded() {
     let mut c = Cluster::new(config(2));
@@ -730,7 +894,7 @@ fn requests_are_recorded() {
     call(
         &mut c,
         &mut s,
-        &request(5, 3, &ApiVersionsRequest::default()),
+        &request(5, 3, &API_VERSIONS),
         Instant::now(),
     );
     let recorded = c.take_requests();
@@ -783,7 +947,9 @@ fn seed_frames() -> Vec<Vec<u8>> {
         ListGroups => ListGroupsRequest, SaslHandshake => SaslHandshakeRequest, ApiVersions => ApiVersionsRequest,
         CreateTopics => CreateTopicsRequest, DeleteTopics => DeleteTopicsRequest,
         InitProducerId => InitProducerIdRequest, SaslAuthenticate => SaslAuthenticateRequest,
-        CreatePartitions => CreatePartitionsRequest,
+        CreatePartitions => CreatePartitionsRequest, AddPartitionsToTxn => AddPartitionsToTxnRequest,
+        AddOffsetsToTxn => AddOffsetsToTxnRequest, EndTxn => EndTxnRequest,
+        TxnOffsetCommit => TxnOffsetCommitRequest,
     };
     out.extend(rich_frames());
     out
@@ -904,12 +1070,7 @@ fn random_and_mutated_frames_never_panic() {
     }
     let mut s = c.open_session(1, None);
     metadata(&mut c, &mut s, 12);
-    call(
-        &mut c,
-        &mut s,
-        &request(1, 3, &ApiVersionsRequest::default()),
-        now,
-    );
+    call(&mut c, &mut s, &request(1, 3, &API_VERSIONS), now);
 }
 
 #[test]

@@ -3,73 +3,27 @@
 
 mod common;
 
-use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::net::{closed, connect, read_frame};
 use common::wire::{batch, produce_frame, request, response, FetchOne};
 use microkafka_core::protocol::messages::*;
 use microkafka_core::ErrorCode;
 use microkafka_mock_broker::{Config, MockCluster};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::time::timeout;
 
-const WAIT: Duration = Duration::from_secs(5);
-
-async fn connect(addr: SocketAddr) -> TcpStream {
-    timeout(WAIT, TcpStream::connect(addr))
-        .await
-        .expect("connect in time")
-        .expect("connect")
-}
-
-/// Reads one response frame (size prefix included); `None` at end of stream.
-async fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut size = [0u8; 4];
-    match timeout(WAIT, s.read_exact(&mut size))
-        .await
-        .expect("a frame or EOF in time")
-    {
-        Ok(_) => {}
-        Err(e)
-            if matches!(
-                e.kind(),
-                ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset
-            ) =>
-        {
-            return None
-        }
-        Err(e) => panic!("{e}"),
-    }
-    let mut frame = size.to_vec();
-    frame.resize(4 + i32::from_be_bytes(size) as usize, 0);
-    timeout(WAIT, s.read_exact(&mut frame[4..]))
-        .await
-        .expect("frame body in time")
-        .expect("frame body");
-    Some(frame)
-}
-
-/// True once the broker has closed the connection.
-async fn closed(s: &mut TcpStream) -> bool {
-    let mut buf = [0u8; 64];
-    loop {
-        match timeout(WAIT, s.read(&mut buf))
-            .await
-            .expect("close in time")
-        {
-            Ok(0) | Err(_) => return true,
-            Ok(_) => continue,
-        }
-    }
-}
+/// ApiVersions v3+ must name the client software (Kafka answers
+/// INVALID_REQUEST to an empty name, and so does the mock).
+const API_VERSIONS: ApiVersionsRequest<'static> = ApiVersionsRequest {
+    client_software_name: "microkafka-test",
+    client_software_version: "1.0",
+};
 
 async fn api_versions_ok(addr: SocketAddr) {
     let mut s = connect(addr).await;
-    s.write_all(&request(77, 3, &ApiVersionsRequest::default()))
-        .await
-        .unwrap();
+    s.write_all(&request(77, 3, &API_VERSIONS)).await.unwrap();
     let frame = read_frame(&mut s).await.expect("an ApiVersions answer");
     let (corr, resp): (_, ApiVersionsResponse) = response(&frame, 3);
     assert_eq!((corr, resp.error_code), (77, ErrorCode::NONE));
@@ -87,7 +41,7 @@ async fn malformed_frames_close_only_their_connection() {
     let addr = cluster.addrs()[0];
     let mut steady = connect(addr).await;
     steady
-        .write_all(&request(1, 3, &ApiVersionsRequest::default()))
+        .write_all(&request(1, 3, &API_VERSIONS))
         .await
         .unwrap();
     read_frame(&mut steady).await.unwrap();
@@ -182,10 +136,10 @@ async fn pipelined_requests_are_answered_in_order() {
             ..FetchOne::new("t", 0)
         }
         .frame(1, 11),
-        request(2, 3, &ApiVersionsRequest::default()),
+        request(2, 3, &API_VERSIONS),
         request(3, 9, &MetadataRequest::default()),
         produce_frame(4, 9, "t", 0, 0, &batch(&[b"quiet"], 0)),
-        request(5, 3, &ApiVersionsRequest::default()),
+        request(5, 3, &API_VERSIONS),
     ]
     .concat();
     let start = Instant::now();
@@ -260,15 +214,11 @@ async fn latency_and_dropped_connections() {
 
     let mut s1 = connect(addr).await;
     let mut s2 = connect(cluster.addrs()[1]).await;
-    s1.write_all(&request(1, 3, &ApiVersionsRequest::default()))
-        .await
-        .unwrap();
+    s1.write_all(&request(1, 3, &API_VERSIONS)).await.unwrap();
     read_frame(&mut s1).await.unwrap();
     cluster.drop_connections(1);
     assert!(closed(&mut s1).await);
-    s2.write_all(&request(1, 3, &ApiVersionsRequest::default()))
-        .await
-        .unwrap();
+    s2.write_all(&request(1, 3, &API_VERSIONS)).await.unwrap();
     assert!(
         read_frame(&mut s2).await.is_some(),
         "broker 2's connections stay"
@@ -280,9 +230,7 @@ async fn a_broker_goes_down_and_comes_back_on_its_port() {
     let cluster = MockCluster::start(Config::with_brokers(2)).await.unwrap();
     let addr = cluster.addrs()[1];
     let mut s = connect(addr).await;
-    s.write_all(&request(1, 3, &ApiVersionsRequest::default()))
-        .await
-        .unwrap();
+    s.write_all(&request(1, 3, &API_VERSIONS)).await.unwrap();
     read_frame(&mut s).await.unwrap();
     cluster.broker_down(2).unwrap();
     assert!(closed(&mut s).await, "its connections close");
@@ -298,9 +246,7 @@ async fn cold_start_to_accepting_connections() {
     let cluster = MockCluster::start(Config::with_brokers(3)).await.unwrap();
     let mut s = connect(cluster.addrs()[0]).await;
     let accepting = start.elapsed();
-    s.write_all(&request(1, 3, &ApiVersionsRequest::default()))
-        .await
-        .unwrap();
+    s.write_all(&request(1, 3, &API_VERSIONS)).await.unwrap();
     read_frame(&mut s).await.unwrap();
     let answered = start.elapsed();
     println!("cold start (3 brokers): accepting after {accepting:?}, first ApiVersions answered after {answered:?}");

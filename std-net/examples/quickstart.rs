@@ -135,7 +135,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         let (brokers, topic, read) = (brokers.clone(), topic.clone(), read.clone());
         tasks.push(tokio::spawn(async move {
             let mut reader = Reader::new(ReaderConfig::new(&[&brokers], &topic, partition))?;
-            reader.set_offset(first);
+            reader.set_offset(first)?;
             let mut seen = Vec::with_capacity((last - first) as usize);
             let mut expected = Vec::with_capacity(VALUE_LEN);
             let mut balancer = Hash::default();

@@ -1,28 +1,27 @@
 //! [`Conn`]: one connection to one broker with kafka-go's low-level
 //! operations.
 
-use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use microkafka_core::consumer::{FetchCursor, ListOffsetsTimestamp};
-use microkafka_core::protocol::messages::{
-    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig, CreateTopicsRequest,
-    CreateTopicsResponse, DeleteTopicState, DeleteTopicsRequest, DeleteTopicsResponse,
-    FetchPartition, FetchRequest, FetchResponse, FetchTopic, ListOffsetsPartition,
-    ListOffsetsRequest, ListOffsetsResponse, ListOffsetsTopic,
-};
+use microkafka_core::consumer::partition::{FetchLimits, PartitionFetch};
+use microkafka_core::consumer::{FetchCursor, ListOffsetsTimestamp, ReadCommitted};
+use microkafka_core::protocol::messages::FETCH_TOPIC_ID_VERSION;
 use microkafka_core::protocol::ApiKey;
 use microkafka_core::record::compression::{Codecs, Compression};
 use microkafka_core::record::{BatchOptions, RECORD_BATCH_OVERHEAD};
-use microkafka_core::wire::{Array, Uuid};
+use microkafka_core::wire::Uuid;
 
-use crate::broker::{BrokerConn, Response, Slot};
-use crate::dialer::{metadata_request, Dialer};
+use crate::broker::{BrokerConn, Slot};
 use crate::error::{BrokerRef, Error, ErrorKind, Result};
 use crate::message::{now_ms, system_time_ms, FetchedMessage, Message};
 use crate::metadata::{Broker, Partition};
-use crate::produce::{produce_on, BatchBuffers, RequiredAcks};
+use crate::requests::admin::{create_topics, delete_topics, TopicConfig};
+use crate::requests::fetch::{fetch_on, Fetched};
+use crate::requests::metadata::metadata_request;
+use crate::requests::offsets::list_offset_on;
+use crate::requests::produce::{produce_on, BatchBuffers, RequiredAcks};
+use crate::requests::{duration_ms, PartitionAt};
 
 /// Where [`Conn::seek`] counts from (kafka-go's `SeekStart`, ...).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -31,38 +30,12 @@ pub enum SeekWhence {
     Start,
     /// The offset itself.
     Absolute,
-    /// From the last offset (the high watermark).
+    /// Back from the last offset (the high watermark): `seek(n, End)` goes
+    /// to `last - n`, as kafka-go's `SeekEnd` (so `seek(0, End)` waits for
+    /// the next message and `seek(10, End)` rereads the last ten).
     End,
     /// From the current offset.
     Current,
-}
-
-/// A topic to create (kafka-go's `TopicConfig`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TopicConfig {
-    /// The topic name.
-    pub topic: String,
-    /// Partitions; -1 (or 0) uses the broker's `num.partitions`.
-    pub num_partitions: i32,
-    /// Copies of each partition; -1 (or 0) uses the broker's
-    /// `default.replication.factor`.
-    pub replication_factor: i16,
-    /// Explicit placement: `(partition, brokers)`; empty lets the broker choose.
-    pub replica_assignments: Vec<(i32, Vec<i32>)>,
-    /// Topic configs such as `("cleanup.policy", "compact")`.
-    pub config_entries: Vec<(String, String)>,
-}
-
-impl TopicConfig {
-    /// A topic with `partitions` partitions and the broker's default replication.
-    pub fn new(topic: impl Into<String>, partitions: i32) -> Self {
-        TopicConfig {
-            topic: topic.into(),
-            num_partitions: partitions,
-            replication_factor: -1,
-            ..Default::default()
-        }
-    }
 }
 
 /// Options of one fetch (kafka-go's `ReadBatchConfig`).
@@ -75,7 +48,10 @@ pub struct ReadBatchConfig {
     /// larger (KIP-74), so a consumer never stalls. Default 1 MiB.
     pub max_bytes: i32,
     /// Longest the broker waits for `min_bytes`. Default: what is left of
-    /// the read deadline, else 10 s (kafka-go's default `MaxWait`).
+    /// the read deadline (less a tenth, for the answer to arrive), else
+    /// 10 s (kafka-go's default `MaxWait`). With a read deadline it is cut
+    /// to fit: the deadline bounds the whole call. Without one the call
+    /// waits at most this plus the dialer's `request_timeout`.
     pub max_wait: Option<Duration>,
     /// Read only committed transactional messages. Default false
     /// (read uncommitted, as kafka-go).
@@ -108,14 +84,23 @@ pub struct Written {
 /// messages to a partition, read batches, seek, read offsets and partitions,
 /// create and delete topics.
 ///
-/// Get one from a [`Dialer`] ([`dial_leader`](Dialer::dial_leader) binds it
+/// Get one from a [`Dialer`](crate::Dialer) ([`dial_leader`](crate::Dialer::dial_leader) binds it
 /// to a partition, which the partition methods need). Requests are pipelined
 /// on the connection (correlation ids, responses matched in order); API
-/// versions were negotiated once when it was dialed. Deadlines bound each
-/// operation; without one the dialer's `request_timeout` applies.
+/// versions were negotiated once when it was dialed.
+///
+/// Every call is bounded in time, whatever the broker does (answers
+/// nothing, trickles its answer a byte at a time): by the read or write
+/// deadline when one is set ([`set_deadline`](Self::set_deadline)), else
+/// by the dialer's `request_timeout` per request (30 s by default; a fetch
+/// also gets its `max_wait` on top, 10 s by default, since the broker may
+/// hold it that long). A call that times out fails with
+/// [`ErrorKind::Timeout`] and closes the connection (a late answer would
+/// come before the next one): dial again.
 pub struct Conn {
     conn: Arc<BrokerConn>,
-    dialer: Dialer,
+    /// The dialer's `request_timeout`: each request's limit without a deadline.
+    request_timeout: Duration,
     topic: String,
     partition: i32,
     topic_id: Option<Uuid>,
@@ -124,11 +109,14 @@ pub struct Conn {
     read_deadline: Option<Instant>,
     write_deadline: Option<Instant>,
     slot: Arc<Slot>,
-    /// The last Fetch response, its records and the cursor over them.
-    fetched: Option<Response>,
-    records: Range<usize>,
+    /// The last Fetch response and the cursor over its records.
+    fetched: Option<Fetched>,
+    /// A response buffer to reuse for the next fetch.
+    fetch_buf: Vec<u8>,
     high_water_mark: i64,
     cursor: FetchCursor,
+    /// The last fetch was `read_committed`: core's filter for its records.
+    committed: Option<ReadCommitted<64>>,
     codecs: Codecs,
     scratch: Vec<u8>,
     batches: BatchBuffers,
@@ -147,10 +135,12 @@ impl std::fmt::Debug for Conn {
 }
 
 impl Conn {
-    pub(crate) fn new(conn: Arc<BrokerConn>, dialer: Dialer) -> Self {
+    /// A connection whose requests are bounded by `request_timeout`
+    /// without a deadline.
+    pub(crate) fn new(conn: Arc<BrokerConn>, request_timeout: Duration) -> Self {
         Conn {
             conn,
-            dialer,
+            request_timeout,
             topic: String::new(),
             partition: -1,
             topic_id: None,
@@ -160,9 +150,10 @@ impl Conn {
             write_deadline: None,
             slot: Slot::new(),
             fetched: None,
-            records: 0..0,
+            fetch_buf: Vec::new(),
             high_water_mark: -1,
             cursor: FetchCursor::new(0),
+            committed: None,
             codecs: Codecs::new(),
             scratch: Vec::new(),
             batches: BatchBuffers::default(),
@@ -188,6 +179,13 @@ impl Conn {
             .iter()
             .map(|&api| (api, self.conn.versions().version(api).ok()))
             .collect()
+    }
+
+    /// How many times this connection re-authenticated with SASL because
+    /// the broker limits sessions (KIP-368, `connections.max.reauth.ms`):
+    /// each happened on the same connection, pausing its requests briefly.
+    pub fn reauthentications(&self) -> u64 {
+        self.conn.reauthentications()
     }
 
     /// Sets the read and write deadlines.
@@ -224,7 +222,7 @@ impl Conn {
 
     fn timeout(&self, deadline: Option<Instant>) -> Result<Duration> {
         match deadline {
-            None => Ok(self.dialer.request_timeout),
+            None => Ok(self.request_timeout),
             Some(d) => match d.checked_duration_since(Instant::now()) {
                 Some(left) if !left.is_zero() => Ok(left),
                 _ => Err(Error::new(ErrorKind::Timeout).with_broker(self.broker())),
@@ -317,14 +315,16 @@ impl Conn {
 
     /// Moves the read position (kafka-go's `Seek`); returns the new offset.
     ///
-    /// `Start` and `End` count from the first and last offsets of the log
-    /// (looked up); `Absolute` and `Current` are checked to fall inside it.
+    /// `Start` counts forward from the first offset of the log and `End`
+    /// back from the last (both looked up; kafka-go computes `last - offset`
+    /// for `SeekEnd`); `Absolute` and `Current` are checked to fall inside
+    /// it.
     pub async fn seek(&mut self, offset: i64, whence: SeekWhence) -> Result<i64> {
         let (first, last) = self.read_offsets().await?;
         let target = match whence {
             SeekWhence::Start => first.saturating_add(offset),
             SeekWhence::Absolute => offset,
-            SeekWhence::End => last.saturating_add(offset),
+            SeekWhence::End => last.saturating_sub(offset),
             SeekWhence::Current => self.offset.saturating_add(offset),
         };
         if target < first || target > last {
@@ -341,7 +341,14 @@ impl Conn {
     /// Sets the read position without checking it against the log.
     pub fn set_offset(&mut self, offset: i64) {
         self.offset = offset;
-        self.fetched = None;
+        self.drop_fetched();
+    }
+
+    /// Drops the last fetch's records, keeping the buffer for the next.
+    fn drop_fetched(&mut self) {
+        if let Some(f) = self.fetched.take() {
+            self.fetch_buf = f.response.into_buf();
+        }
     }
 
     /// The first offset still in the bound partition's log.
@@ -380,7 +387,7 @@ impl Conn {
             topic: &self.topic,
             partition: self.partition,
         };
-        list_offset_on(&self.conn, at, timestamp, false, timeout)
+        list_offset_on(&self.conn, at, timestamp, -1, false, timeout)
             .await
             .map_err(|e| self.context(e, ApiKey::ListOffsets))
     }
@@ -391,7 +398,7 @@ impl Conn {
         let timeout = self.timeout(self.read_deadline)?;
         let wanted = (!topics.is_empty()).then_some(topics);
         let snapshot = metadata_request(&self.conn, wanted, false, timeout).await?;
-        Ok(snapshot.partitions)
+        Ok(snapshot.partitions())
     }
 
     /// The brokers of the cluster.
@@ -466,8 +473,9 @@ impl Conn {
     pub async fn read_message(&mut self, max_bytes: i32) -> Result<FetchedMessage<'_>> {
         loop {
             let have = match &self.fetched {
-                Some(r) => self.cursor.advance(
-                    r.body_slice(&self.records),
+                Some(f) => f.advance(
+                    self.committed.as_mut(),
+                    &mut self.cursor,
                     &mut self.codecs,
                     &mut self.scratch,
                 ),
@@ -483,7 +491,7 @@ impl Conn {
                     .await?
                 }
                 Err(e) => {
-                    self.fetched = None;
+                    self.drop_fetched();
                     return Err(self.context(e.into(), ApiKey::Fetch));
                 }
             }
@@ -493,10 +501,8 @@ impl Conn {
     }
 
     fn current_message(&mut self) -> Option<FetchedMessage<'_>> {
-        let r = self.fetched.as_ref()?;
-        let record = self
-            .cursor
-            .current(r.body_slice(&self.records), &self.scratch)?;
+        let f = self.fetched.as_ref()?;
+        let record = self.cursor.current(f.records(), &self.scratch)?;
         self.offset = record.offset.saturating_add(1);
         Some(FetchedMessage {
             topic: &self.topic,
@@ -512,89 +518,51 @@ impl Conn {
 
     async fn fetch(&mut self, config: ReadBatchConfig) -> Result<()> {
         self.require_partition()?;
-        let timeout = self.timeout(self.read_deadline)?;
-        let max_wait = config.max_wait.unwrap_or_else(|| match self.read_deadline {
-            // Leave the answer time to arrive before the deadline.
-            Some(_) => timeout.saturating_sub(timeout / 10),
-            None => Duration::from_secs(10),
-        });
         let version = self.conn.version(ApiKey::Fetch)?;
-        let topic_id = if version >= 13 {
+        let topic_id = if version >= FETCH_TOPIC_ID_VERSION {
+            let timeout = self.timeout(self.read_deadline)?;
             self.topic_id(timeout).await?
         } else {
             Uuid::ZERO
         };
-        let partitions = [FetchPartition {
-            partition: self.partition,
-            fetch_offset: self.offset,
-            partition_max_bytes: config.max_bytes.max(1),
-            ..Default::default()
-        }];
-        let topics = [FetchTopic {
-            topic: &self.topic,
-            topic_id,
-            partitions: Array::new(&partitions),
-        }];
-        let request = FetchRequest {
-            max_wait_ms: duration_ms(max_wait),
-            min_bytes: config.min_bytes.max(0),
-            max_bytes: config.max_bytes.max(1),
-            isolation_level: i8::from(config.read_committed),
-            topics: Array::new(&topics),
-            ..Default::default()
+        // What is left of the deadline after the topic id lookup.
+        let timeout = self.timeout(self.read_deadline)?;
+        let (max_wait, limit) = match self.read_deadline {
+            // The deadline bounds the whole call: the broker's wait is cut
+            // to leave the answer time to arrive before it, and the answer
+            // gets no more than what is left (not that plus `max_wait`).
+            Some(_) => {
+                let room = timeout.saturating_sub(timeout / 10);
+                (config.max_wait.map_or(room, |w| w.min(room)), timeout)
+            }
+            None => {
+                let max_wait = config.max_wait.unwrap_or(Duration::from_secs(10));
+                (max_wait, timeout.saturating_add(max_wait))
+            }
         };
-        let buf = self
-            .fetched
-            .take()
-            .map(Response::into_buf)
-            .unwrap_or_default();
-        let response = self
-            .conn
-            .roundtrip(&request, &self.slot, buf, timeout.saturating_add(max_wait))
-            .await;
-        let response = response.map_err(|e| self.context(e, ApiKey::Fetch))?;
-        let part = find_fetched(&response, &self.topic, topic_id, self.partition)
-            .map_err(|e| self.context(e, ApiKey::Fetch))?;
-        self.records = part.records;
-        self.high_water_mark = part.high_water_mark;
+        let limits = FetchLimits {
+            max_wait_ms: duration_ms(max_wait),
+            min_bytes: config.min_bytes,
+            max_bytes: config.max_bytes,
+            read_committed: config.read_committed,
+        };
+        self.drop_fetched();
+        let fetch = PartitionFetch::new(
+            &self.topic,
+            topic_id,
+            self.partition,
+            self.offset,
+            -1,
+            limits,
+        );
+        let fetched = fetch_on(&self.conn, &fetch, &self.slot, &mut self.fetch_buf, limit).await;
+        let fetched = fetched.map_err(|e| self.context(e, ApiKey::Fetch))?;
+        self.high_water_mark = fetched.high_water_mark;
         self.cursor = FetchCursor::new(self.offset);
-        self.fetched = Some(response);
+        self.committed = config.read_committed.then(|| fetched.read_committed());
+        self.fetched = Some(fetched);
         Ok(())
     }
-}
-
-/// The records of one partition in a Fetch response.
-pub(crate) struct FetchedPartition {
-    /// Where the records are in the response's body.
-    pub(crate) records: Range<usize>,
-    pub(crate) high_water_mark: i64,
-}
-
-/// Finds `partition` in a Fetch response; its error code becomes an error.
-pub(crate) fn find_fetched(
-    response: &Response,
-    topic: &str,
-    topic_id: Uuid,
-    partition: i32,
-) -> Result<FetchedPartition> {
-    let decoded: FetchResponse<'_> = response.decode()?;
-    if decoded.error_code.is_err() {
-        return Err(Error::kafka(decoded.error_code, None));
-    }
-    let found = decoded.partition(response.version(), topic, topic_id, partition);
-    let Some(p) = found else {
-        return Err(Error::from(microkafka_core::Error::Malformed(
-            "the Fetch response does not mention the partition",
-        )));
-    };
-    if p.error_code.is_err() {
-        return Err(Error::kafka(p.error_code, None));
-    }
-    let records = p.records.unwrap_or_default();
-    Ok(FetchedPartition {
-        records: response.range_of(records),
-        high_water_mark: p.high_watermark,
-    })
 }
 
 /// Messages fetched by [`Conn::read_batch`] (kafka-go's `Batch`): read them
@@ -618,9 +586,10 @@ impl Batch<'_> {
     /// The next message, `None` at the end of the batch.
     pub fn next_message(&mut self) -> Option<Result<FetchedMessage<'_>>> {
         let conn = &mut *self.conn;
-        let r = conn.fetched.as_ref()?;
-        match conn.cursor.advance(
-            r.body_slice(&conn.records),
+        let f = conn.fetched.as_ref()?;
+        match f.advance(
+            conn.committed.as_mut(),
+            &mut conn.cursor,
             &mut conn.codecs,
             &mut conn.scratch,
         ) {
@@ -632,157 +601,4 @@ impl Batch<'_> {
             Err(e) => Some(Err(conn.context(e.into(), ApiKey::Fetch))),
         }
     }
-}
-
-/// One partition of one topic.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct PartitionAt<'a> {
-    pub(crate) topic: &'a str,
-    pub(crate) partition: i32,
-}
-
-/// Asks `conn` (the partition's leader) for the offset at `timestamp`
-/// (ms, or -1 latest / -2 earliest).
-pub(crate) async fn list_offset_on(
-    conn: &BrokerConn,
-    at: PartitionAt<'_>,
-    timestamp: i64,
-    read_committed: bool,
-    timeout: Duration,
-) -> Result<i64> {
-    let partitions = [ListOffsetsPartition {
-        partition_index: at.partition,
-        timestamp,
-        ..Default::default()
-    }];
-    let topics = [ListOffsetsTopic {
-        name: at.topic,
-        partitions: Array::new(&partitions),
-    }];
-    let request = ListOffsetsRequest {
-        replica_id: -1,
-        isolation_level: i8::from(read_committed),
-        topics: Array::new(&topics),
-        timeout_ms: duration_ms(timeout),
-    };
-    let response = conn.request(&request, timeout).await?;
-    let decoded: ListOffsetsResponse<'_> = response.decode()?;
-    let found = decoded
-        .topics
-        .iter()
-        .filter(|t| t.name == at.topic)
-        .flat_map(|t| t.partitions.iter())
-        .find(|p| p.partition_index == at.partition);
-    match found {
-        Some(p) if p.error_code.is_ok() => Ok(p.offset),
-        Some(p) => Err(Error::kafka(p.error_code, None).with_broker(conn.broker())),
-        None => Err(Error::from(microkafka_core::Error::Malformed(
-            "the ListOffsets response does not mention the partition",
-        ))
-        .with_broker(conn.broker())),
-    }
-}
-
-/// Milliseconds of a duration as the `int32` Kafka wants.
-pub(crate) fn duration_ms(d: Duration) -> i32 {
-    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
-}
-
-/// Sends CreateTopics; the first topic error fails the call
-/// (`TOPIC_ALREADY_EXISTS` included, as kafka-go).
-pub(crate) async fn create_topics(
-    conn: &BrokerConn,
-    topics: &[TopicConfig],
-    timeout: Duration,
-) -> Result<()> {
-    let assignments: Vec<Vec<CreatableReplicaAssignment<'_>>> = topics
-        .iter()
-        .map(|t| {
-            t.replica_assignments
-                .iter()
-                .map(|(p, brokers)| CreatableReplicaAssignment {
-                    partition_index: *p,
-                    broker_ids: Array::new(brokers),
-                })
-                .collect()
-        })
-        .collect();
-    let configs: Vec<Vec<CreatableTopicConfig<'_>>> = topics
-        .iter()
-        .map(|t| {
-            t.config_entries
-                .iter()
-                .map(|(k, v)| CreatableTopicConfig {
-                    name: k,
-                    value: Some(v),
-                })
-                .collect()
-        })
-        .collect();
-    let creatable: Vec<CreatableTopic<'_>> = topics
-        .iter()
-        .enumerate()
-        .map(|(i, t)| CreatableTopic {
-            name: &t.topic,
-            num_partitions: if t.num_partitions <= 0 {
-                -1
-            } else {
-                t.num_partitions
-            },
-            replication_factor: if t.replication_factor <= 0 {
-                -1
-            } else {
-                t.replication_factor
-            },
-            assignments: Array::new(&assignments[i]),
-            configs: Array::new(&configs[i]),
-        })
-        .collect();
-    let request = CreateTopicsRequest {
-        topics: Array::new(&creatable),
-        timeout_ms: duration_ms(timeout),
-        validate_only: false,
-    };
-    let response = conn.request(&request, timeout).await?;
-    let decoded: CreateTopicsResponse<'_> = response.decode()?;
-    for t in decoded.topics.iter() {
-        if t.error_code.is_err() {
-            return Err(Error::kafka(t.error_code, t.error_message)
-                .with_api(ApiKey::CreateTopics)
-                .with_broker(conn.broker())
-                .with_topic(t.name));
-        }
-    }
-    Ok(())
-}
-
-/// Sends DeleteTopics; the first topic error fails the call.
-pub(crate) async fn delete_topics(
-    conn: &BrokerConn,
-    topics: &[&str],
-    timeout: Duration,
-) -> Result<()> {
-    let states: Vec<DeleteTopicState<'_>> = topics
-        .iter()
-        .map(|t| DeleteTopicState {
-            name: Some(t),
-            topic_id: Uuid::ZERO,
-        })
-        .collect();
-    let request = DeleteTopicsRequest {
-        topics: Array::new(&states),
-        topic_names: Array::new(topics),
-        timeout_ms: duration_ms(timeout),
-    };
-    let response = conn.request(&request, timeout).await?;
-    let decoded: DeleteTopicsResponse<'_> = response.decode()?;
-    for t in decoded.responses.iter() {
-        if t.error_code.is_err() {
-            return Err(Error::kafka(t.error_code, t.error_message)
-                .with_api(ApiKey::DeleteTopics)
-                .with_broker(conn.broker())
-                .with_topic(t.name.unwrap_or_default()));
-        }
-    }
-    Ok(())
 }

@@ -7,11 +7,14 @@
 //! |---|---|---|
 //! | `kafka.NewWriter(WriterConfig{...})` | [`Writer::new`]`(`[`WriterConfig`]`)` | batching, balancing, retrying, idempotent producer |
 //! | `kafka.NewReader(ReaderConfig{...})` | [`Reader::new`]`(`[`ReaderConfig`]`)` | prefetching partition consumer, or consumer group member (`GroupID`) |
-//! | `kafka.Dialer`, `kafka.DialLeader` | [`Dialer`], [`dial_leader`] | connections: timeouts, keep-alive, TLS seam, client id |
+//! | `kafka.Dialer`, `kafka.DialLeader` | [`Dialer`], [`dial_leader`] | connections: timeouts, keep-alive, TLS, SASL, client id |
+//! | `Dialer.TLS` (`*tls.Config`) | [`Dialer::tls`], [`TlsConfig`] | rustls: CA roots, client certificate (mTLS), host name check |
+//! | `Dialer.SASLMechanism` | [`Dialer::sasl_mechanism`], [`SaslMechanism`] | PLAIN, SCRAM-SHA-256/512, OAUTHBEARER; re-authentication (KIP-368) |
 //! | `kafka.Conn` | [`Conn`] | one broker connection, low-level operations |
 //! | `kafka.Client` | [`Client`] | topics, partitions, offsets, groups |
 //! | `Balancer` | [`BalancerKind`] | `Hash`, `Murmur2`, `Crc32`... byte-compatible with other clients |
 //! | `Stats()` | [`Writer::stats`], [`Reader::stats`] | counters since the last call |
+//! | (none; Java's transactional `KafkaProducer`) | [`TransactionalWriter`] | transactions, offsets committed in them (exactly-once); `read_committed` Readers |
 //!
 //! ```no_run
 //! use microkafka_std::{BalancerKind, Compression, Message, Reader, ReaderConfig, Writer, WriterConfig};
@@ -51,24 +54,55 @@
 //! Errors say where they happened: [`Error::context`] names the API,
 //! broker, topic and partition, [`Error::code`] the Kafka error code.
 //!
+//! ## Security
+//!
+//! TLS and SASL are set on the [`Dialer`] (kafka-go's `TLS` and
+//! `SASLMechanism`; librdkafka's `security.protocol`, `ssl.*` and `sasl.*`
+//! through [`Dialer::with_properties`]) and apply to every connection
+//! the Writer, Reader and Client open:
+//!
+//! ```no_run
+//! # fn demo() -> microkafka_std::Result<()> {
+//! use microkafka_std::{Dialer, SaslMechanism, TlsConfig, WriterConfig};
+//! let dialer = Dialer {
+//!     tls: Some(TlsConfig::default().with_ca_file("ca.pem")?.connector()?),
+//!     sasl_mechanism: Some(SaslMechanism::scram_sha512("alice", "alice-secret")),
+//!     ..Dialer::default()
+//! };
+//! let config = WriterConfig { dialer, ..WriterConfig::new(&["kafka-1:9093"], "events") };
+//! # Ok(()) }
+//! ```
+//!
+//! Authentication and certificate failures are [`Error::is_fatal`]:
+//! reported at once, never retried.
+//!
 //! ## Features
 //!
 //! `gzip`, `lz4`, `snappy`, `zstd` (all on by default): the compression
 //! codecs, all pure Rust. A Reader meeting a batch whose codec is not
 //! compiled in fails with an error naming it.
+//!
+//! `tls` (on by default): [`TlsConfig`] and [`RustlsConnector`] (rustls
+//! with the ring provider, tokio-rustls, system roots through
+//! rustls-native-certs). Without it, [`Dialer::tls`] takes a
+//! [`TlsConnector`] of your own.
 #![forbid(unsafe_code)]
 
 mod broker;
 mod client;
-mod cluster;
 mod conn;
 mod dialer;
 mod error;
 mod message;
 mod metadata;
-mod produce;
+mod pool;
 mod reader;
+mod requests;
+mod sasl;
 mod stats;
+#[cfg(feature = "tls")]
+mod tls;
+mod tls_failure;
 mod transport;
 mod writer;
 
@@ -76,19 +110,32 @@ pub use client::{
     Client, ClientConfig, ClusterMetadata, GroupDescription, GroupInfo, GroupMember, OffsetRequest,
     PartitionOffset, TopicMetadata,
 };
-pub use conn::{Batch, Conn, ReadBatchConfig, SeekWhence, TopicConfig, Written};
+pub use conn::{Batch, Conn, ReadBatchConfig, SeekWhence, Written};
 pub use dialer::{dial, dial_leader, Dialer, DEFAULT_CLIENT_ID};
-pub use error::{BrokerRef, Context, Error, ErrorKind, Result};
+pub use error::{BrokerRef, Context, Error, ErrorKind, Handshake, Result};
 pub use message::{FetchedMessage, Header, Headers, Message, OwnedMessage};
 pub use metadata::{Broker, Partition};
+pub use microkafka_core::producer::{TxnError, TxnState};
 pub use microkafka_core::record::compression::Compression;
-pub use produce::RequiredAcks;
 pub use reader::{
     GroupBalancer, Reader, ReaderConfig, ReaderStats, RebalanceEvent, RebalanceListener,
     StartOffset, FIRST_OFFSET, LAST_OFFSET,
 };
+pub use requests::admin::TopicConfig;
+pub use requests::cluster_admin::{ClusterDescription, ElectionResult, ElectionType};
+pub use requests::configs::{
+    AlterConfigOp, ConfigEntry, ConfigResource, ConfigSource, ResourceConfig,
+};
+pub use requests::group_admin::{CommittedOffset, OffsetReset, PartitionLag};
+pub use requests::produce::RequiredAcks;
+pub use sasl::{BoxError, OAuthToken, SaslMechanism, TokenProvider};
 pub use stats::Summary;
+#[cfg(feature = "tls")]
+pub use tls::{ClientCert, RustlsConnector, TlsConfig, TlsRoots};
+pub use tls_failure::TlsFailure;
 pub use transport::{AsyncStream, BoxFuture, TlsConnector};
 pub use writer::{
-    BalancerKind, Completion, CompletionFn, WriteErrors, Writer, WriterConfig, WriterStats,
+    BalancerKind, Completion, CompletionFn, ConsumerGroupMetadata, TransactionStats,
+    TransactionalConfig, TransactionalWriter, WriteErrors, Writer, WriterConfig, WriterStats,
+    MAX_TRANSACTION_PARTITIONS, MAX_TRANSACTION_TOPICS,
 };

@@ -1,23 +1,35 @@
 //! Cluster metadata as users see it (kafka-go's `Broker` and `Partition`),
 //! and the cache the Writer, Reader and Client share.
+//!
+//! A Metadata response is a broker's word, and a hostile or spoofed broker
+//! can make it say a lot with few bytes: one long host name referred to by
+//! thousands of replica ids, one long topic name over thousands of
+//! partitions. So names are held once and shared ([`Arc<str>`]), the
+//! snapshot keeps replica lists as ids, and the kafka-go-shaped
+//! [`Partition`] descriptions (a [`Broker`] per replica) are built only for
+//! the callers that ask for them: memory stays proportional to the
+//! response, a few machine words per id on the wire.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use microkafka_core::protocol::messages::MetadataResponse;
-use microkafka_core::wire::Uuid;
+use microkafka_core::wire::{Array, Uuid};
 use microkafka_core::ErrorCode;
 
 /// A broker of the cluster (kafka-go's `Broker`).
+///
+/// Cloning is cheap: the host and rack names are shared, not copied.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Broker {
     /// The node id; -1 when the broker is unknown (a leaderless partition).
     pub id: i32,
-    /// Host name or IP it advertises.
-    pub host: String,
+    /// Host name or IP it advertises (empty when the broker is unknown).
+    pub host: Arc<str>,
     /// Port it listens on.
     pub port: i32,
     /// Its rack, when configured.
-    pub rack: Option<String>,
+    pub rack: Option<Arc<str>>,
 }
 
 impl Broker {
@@ -29,22 +41,13 @@ impl Broker {
             format!("{}:{}", self.host, self.port)
         }
     }
-
-    fn unknown(id: i32) -> Broker {
-        Broker {
-            id,
-            host: String::new(),
-            port: -1,
-            rack: None,
-        }
-    }
 }
 
 /// A partition and where it lives (kafka-go's `Partition`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Partition {
-    /// The topic.
-    pub topic: String,
+    /// The topic (shared by every partition of the topic).
+    pub topic: Arc<str>,
     /// The partition id.
     pub id: i32,
     /// The leader (id -1 when there is none right now).
@@ -90,14 +93,27 @@ impl TopicMeta {
     }
 }
 
-/// One Metadata response, owned.
+/// A partition as the response describes it: brokers by id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PartitionIds {
+    pub(crate) topic: Arc<str>,
+    pub(crate) id: i32,
+    pub(crate) leader: i32,
+    pub(crate) leader_epoch: i32,
+    pub(crate) replicas: Vec<i32>,
+    pub(crate) isr: Vec<i32>,
+    pub(crate) offline_replicas: Vec<i32>,
+    pub(crate) error: Option<ErrorCode>,
+}
+
+/// One Metadata response, owned: every string once, replicas as ids.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Snapshot {
     pub(crate) brokers: HashMap<i32, Broker>,
     pub(crate) controller: i32,
     pub(crate) topics: HashMap<String, TopicMeta>,
-    /// Full partition descriptions, in response order.
-    pub(crate) partitions: Vec<Partition>,
+    /// Every partition, in response order.
+    pub(crate) partitions: Vec<PartitionIds>,
 }
 
 impl Snapshot {
@@ -111,38 +127,34 @@ impl Snapshot {
                     b.node_id,
                     Broker {
                         id: b.node_id,
-                        host: b.host.to_owned(),
+                        host: Arc::from(b.host),
                         port: b.port,
-                        rack: b.rack.map(str::to_owned),
+                        rack: b.rack.map(Arc::from),
                     },
                 )
             })
             .collect();
-        let broker = |id: i32| {
-            brokers
-                .get(&id)
-                .cloned()
-                .unwrap_or_else(|| Broker::unknown(id))
-        };
         let mut topics = HashMap::new();
         let mut partitions = Vec::new();
         for t in r.topics.iter() {
             let Some(name) = t.name else { continue };
+            let shared: Arc<str> = Arc::from(name);
             let mut metas: Vec<PartitionMeta> = Vec::with_capacity(t.partitions.len());
+            partitions.reserve(t.partitions.len());
             for p in t.partitions.iter() {
                 metas.push(PartitionMeta {
                     id: p.partition_index,
                     leader: p.leader_id,
                     leader_epoch: p.leader_epoch,
                 });
-                partitions.push(Partition {
-                    topic: name.to_owned(),
+                partitions.push(PartitionIds {
+                    topic: shared.clone(),
                     id: p.partition_index,
-                    leader: broker(p.leader_id),
+                    leader: p.leader_id,
                     leader_epoch: p.leader_epoch,
-                    replicas: p.replica_nodes.iter().map(broker).collect(),
-                    isr: p.isr_nodes.iter().map(broker).collect(),
-                    offline_replicas: p.offline_replicas.iter().map(broker).collect(),
+                    replicas: ids(&p.replica_nodes),
+                    isr: ids(&p.isr_nodes),
+                    offline_replicas: ids(&p.offline_replicas),
                     error: p.error_code.is_err().then_some(p.error_code),
                 });
             }
@@ -165,4 +177,65 @@ impl Snapshot {
             partitions,
         }
     }
+
+    /// Every partition in kafka-go's shape, in response order.
+    pub(crate) fn partitions(&self) -> Vec<Partition> {
+        self.partitions_where(|_| true)
+    }
+
+    /// The partitions of `topic` in kafka-go's shape, in response order.
+    pub(crate) fn topic_partitions(&self, topic: &str) -> Vec<Partition> {
+        self.partitions_where(|p| &*p.topic == topic)
+    }
+
+    /// Partition `id` of `topic` in kafka-go's shape.
+    pub(crate) fn partition(&self, topic: &str, id: i32) -> Option<Partition> {
+        let unknown = Arc::from("");
+        self.partitions
+            .iter()
+            .find(|p| &*p.topic == topic && p.id == id)
+            .map(|p| self.describe(p, &unknown))
+    }
+
+    fn partitions_where(&self, keep: impl Fn(&PartitionIds) -> bool) -> Vec<Partition> {
+        // One empty host for every broker the response does not list.
+        let unknown: Arc<str> = Arc::from("");
+        let mut out = Vec::with_capacity(self.partitions.iter().filter(|p| keep(p)).count());
+        out.extend(
+            self.partitions
+                .iter()
+                .filter(|p| keep(p))
+                .map(|p| self.describe(p, &unknown)),
+        );
+        out
+    }
+
+    fn describe(&self, p: &PartitionIds, unknown: &Arc<str>) -> Partition {
+        let broker = |id: &i32| match self.brokers.get(id) {
+            Some(b) => b.clone(),
+            None => Broker {
+                id: *id,
+                host: unknown.clone(),
+                port: -1,
+                rack: None,
+            },
+        };
+        Partition {
+            topic: p.topic.clone(),
+            id: p.id,
+            leader: broker(&p.leader),
+            leader_epoch: p.leader_epoch,
+            replicas: p.replicas.iter().map(broker).collect(),
+            isr: p.isr.iter().map(broker).collect(),
+            offline_replicas: p.offline_replicas.iter().map(broker).collect(),
+            error: p.error,
+        }
+    }
+}
+
+/// The ids of a decoded array, in one allocation of the right size.
+fn ids(a: &Array<'_, i32>) -> Vec<i32> {
+    let mut out = Vec::with_capacity(a.len());
+    out.extend(a.iter());
+    out
 }

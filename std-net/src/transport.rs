@@ -23,10 +23,11 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> AsyncStream for T {}
 /// The TLS seam: turns a connected TCP stream into an encrypted one.
 ///
 /// Set one on the [`Dialer`](crate::Dialer) and every connection goes
-/// through it after the TCP handshake, before any Kafka byte. A rustls
-/// implementation is a few lines (`tokio_rustls::TlsConnector::connect`
-/// with the server name); microkafka ships none yet (TLS and SASL come in
-/// a later issue), so the crate stays free of C and crypto dependencies.
+/// through it after the TCP handshake, before any Kafka byte. microkafka
+/// ships `RustlsConnector` (feature `tls`, made from a `TlsConfig`);
+/// implement this for another TLS stack or a custom handshake. An
+/// `io::Error` whose inner error is a `rustls::Error` becomes
+/// [`ErrorKind::Tls`](crate::ErrorKind::Tls).
 pub trait TlsConnector: Send + Sync + 'static {
     /// Runs the TLS handshake over `tcp` for `server_name` (the broker's host).
     fn connect<'a>(

@@ -64,12 +64,18 @@ async fn write_then_read_back_on_the_leader() {
     assert_eq!(got, want);
     assert_eq!(conn.offset(), 13);
 
-    conn.seek(-2, SeekWhence::End).await.unwrap();
+    // kafka-go's SeekEnd counts back from the end: 2 before offset 13.
+    assert_eq!(conn.seek(2, SeekWhence::End).await.unwrap(), 11);
     let m = conn.read_message(1 << 20).await.unwrap();
     assert_eq!(m.offset, 11);
     let m = conn.read_message(1 << 20).await.unwrap();
     assert_eq!(m.offset, 12);
     assert!(conn.seek(99, SeekWhence::Absolute).await.is_err());
+    // Past the end either way is out of range, not a silent move.
+    assert!(conn.seek(-2, SeekWhence::End).await.is_err());
+    assert!(conn.seek(14, SeekWhence::End).await.is_err());
+    assert_eq!(conn.seek(0, SeekWhence::End).await.unwrap(), 13);
+    assert_eq!(conn.seek(13, SeekWhence::End).await.unwrap(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,15 +90,27 @@ async fn lookups_and_topic_admin() {
         .create_topics(&[TopicConfig::new("conn-admin", 4)])
         .await
         .unwrap();
-    let again = admin
-        .create_topics(&[TopicConfig::new("conn-admin", 4)])
+    // Creating a topic that exists is no error (kafka-go skips
+    // TOPIC_ALREADY_EXISTS); other refusals still fail, naming the topic.
+    admin
+        .create_topics(&[
+            TopicConfig::new("conn-admin", 4),
+            TopicConfig::new("conn-admin-2", 1),
+        ])
+        .await
+        .unwrap();
+    let refused = admin
+        .create_topics(&[TopicConfig {
+            replication_factor: 9,
+            ..TopicConfig::new("conn-admin-3", 1)
+        }])
         .await
         .unwrap_err();
     assert_eq!(
-        again.code(),
-        Some(microkafka_core::ErrorCode::TOPIC_ALREADY_EXISTS)
+        refused.code(),
+        Some(microkafka_core::ErrorCode::INVALID_REPLICATION_FACTOR)
     );
-    assert_eq!(again.context().topic.as_deref(), Some("conn-admin"));
+    assert_eq!(refused.context().topic.as_deref(), Some("conn-admin-3"));
     let partitions = dialer.lookup_partitions(&addr, "conn-admin").await.unwrap();
     assert_eq!(partitions.len(), 4);
     for p in &partitions {
@@ -154,4 +172,78 @@ async fn deadlines_acks_and_unbound_conns() {
     assert!(started.elapsed() < Duration::from_secs(2));
     conn.set_read_deadline(Some(Instant::now() - Duration::from_millis(1)));
     assert!(conn.read_last_offset().await.unwrap_err().is_timeout());
+}
+
+/// A request larger than `max_frame_size` fails before it is sent, and
+/// gives its in-flight slot back: the connection takes only 32 requests in
+/// flight, and 40 refused ones must not use them up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_requests_give_their_in_flight_slot_back() {
+    let c = cluster().await;
+    c.create_topic("conn-oversized", 1).unwrap();
+    let dialer = Dialer {
+        max_frame_size: 64 * 1024,
+        request_timeout: Duration::from_secs(5),
+        ..Dialer::default()
+    };
+    let mut conn = dialer
+        .dial_leader(&first_addr(&c), "conn-oversized", 0)
+        .await
+        .unwrap();
+    let big = vec![7u8; 100 * 1024];
+    for i in 0..40 {
+        let e = conn
+            .write_messages(&[Message::new(&big)])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e.kind(),
+                ErrorKind::Protocol(microkafka_core::Error::TooLarge { .. })
+            ),
+            "request {i}: {e}"
+        );
+    }
+    let w = tokio::time::timeout(
+        Duration::from_secs(10),
+        conn.write_messages(&[Message::new(b"small")]),
+    )
+    .await
+    .expect("the connection is not stalled")
+    .unwrap();
+    assert_eq!(w.base_offset, 0);
+    assert_eq!(conn.read_offsets().await.unwrap(), (0, 1));
+}
+
+/// Requests cancelled at any point (here: before or right after being
+/// sent, to a broker that answers late) give their in-flight slot back, and
+/// the connection keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_requests_give_their_in_flight_slot_back() {
+    let c = cluster().await;
+    c.create_topic("conn-cancelled", 1).unwrap();
+    let leader = c.leader("conn-cancelled", 0).unwrap();
+    let dialer = Dialer {
+        request_timeout: Duration::from_secs(5),
+        ..Dialer::default()
+    };
+    let mut conn = dialer
+        .dial_leader(&first_addr(&c), "conn-cancelled", 0)
+        .await
+        .unwrap();
+    c.set_latency(leader, Duration::from_millis(200)).unwrap();
+    for _ in 0..40 {
+        let cancelled = tokio::time::timeout(Duration::ZERO, conn.read_offsets()).await;
+        assert!(cancelled.is_err(), "the broker answers late");
+    }
+    c.set_latency(leader, Duration::ZERO).unwrap();
+    let w = tokio::time::timeout(
+        Duration::from_secs(10),
+        conn.write_messages(&[Message::new(b"after")]),
+    )
+    .await
+    .expect("the connection is not stalled")
+    .unwrap();
+    assert_eq!(w.base_offset, 0);
+    assert_eq!(conn.read_offsets().await.unwrap(), (0, 1));
 }

@@ -285,7 +285,7 @@ async fn an_offset_out_of_range_resets_per_start_offset() {
         .await
         .unwrap();
     let mut reader = Reader::new(ReaderConfig::new(&[&brokers], "reset", 0)).unwrap();
-    reader.set_offset(1000);
+    reader.set_offset(1000).unwrap();
     let m = reader.fetch_message().await.unwrap();
     assert_eq!(
         (m.offset, m.value),

@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{cluster, read_all};
 use microkafka_std::{
@@ -99,6 +99,20 @@ async fn reader_offsets_lag_and_headers() {
     })
     .unwrap();
     assert_eq!((grouped.offset(), grouped.lag()), (-1, -1));
+    // kafka-go refuses partition-mode calls on a group Reader
+    // (errNotAvailableWithGroup) instead of ignoring them.
+    let mut grouped = grouped;
+    for e in [
+        grouped.set_offset(3).unwrap_err(),
+        grouped.set_offset_at(SystemTime::now()).await.unwrap_err(),
+        grouped.read_lag().await.unwrap_err(),
+    ] {
+        assert!(
+            matches!(e.kind(), ErrorKind::NotAvailableWithGroup(_)),
+            "{e}"
+        );
+    }
+    grouped.close().await.unwrap();
 
     let mut reader = Reader::new(ReaderConfig::new(&[&brokers], "wr-reader", 0)).unwrap();
     assert_eq!(reader.offset(), FIRST_OFFSET);
@@ -113,14 +127,35 @@ async fn reader_offsets_lag_and_headers() {
     assert!(m.time().is_some());
     assert_eq!(reader.lag(), 19);
 
-    reader.set_offset(15);
+    // And group calls on a partition Reader (errOnlyAvailableWithGroup).
+    let e = reader
+        .commit_offsets(&[("wr-reader", 0, 1)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::OnlyAvailableWithGroup(_)),
+        "{e}"
+    );
+
+    reader.set_offset(15).unwrap();
     let m = reader.read_message().await.unwrap();
     assert_eq!(m.offset, 15);
     let m = reader.read_message().await.unwrap().to_owned();
     assert_eq!(m.value.as_deref(), Some(&b"m16"[..]));
 
-    // From the end: only what is written afterwards.
-    reader.set_offset(LAST_OFFSET);
+    // By time (kafka-go's SetOffsetAt): the epoch is before every message.
+    reader.set_offset_at(UNIX_EPOCH).await.unwrap();
+    assert_eq!(reader.offset(), 0);
+    assert_eq!(reader.read_message().await.unwrap().offset, 0);
+    reader.set_offset(LAST_OFFSET).unwrap();
+    assert_eq!(reader.offset(), LAST_OFFSET);
+
+    // From the end: only what is written afterwards. A time after the last
+    // message means the end too.
+    reader
+        .set_offset_at(SystemTime::now() + Duration::from_secs(3600))
+        .await
+        .unwrap();
     let late = tokio::spawn({
         let brokers = brokers.clone();
         async move {
@@ -134,7 +169,7 @@ async fn reader_offsets_lag_and_headers() {
     assert_eq!((m.offset, m.value), (20, Some(&b"late"[..])));
     late.await.unwrap();
     let stats = reader.stats();
-    assert!(stats.fetches >= 2 && stats.messages == 4, "{stats:?}");
+    assert!(stats.fetches >= 2 && stats.messages == 5, "{stats:?}");
     reader.close().await.unwrap();
     writer.close().await.unwrap();
 }

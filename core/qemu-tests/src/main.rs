@@ -12,7 +12,7 @@
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
 use microkafka_core::client::{Connection, MetadataCache};
-use microkafka_core::consumer::FetchCursor;
+use microkafka_core::consumer::{next_fetch_offset, FetchCursor};
 use microkafka_core::producer::{splice_records, Accumulator, Appended};
 use microkafka_core::protocol::frame::{decode_request, encode_request, encode_response};
 use microkafka_core::protocol::messages::{
@@ -24,7 +24,7 @@ use microkafka_core::protocol::ApiKey;
 use microkafka_core::record::compression::{Codecs, Compression};
 use microkafka_core::record::{
     crc32_ieee, crc32c, BatchOptions, Record, RecordBatch, RecordBatchBuilder, RecordHeader,
-    RECORD_BATCH_OVERHEAD,
+    RecordSet, RECORD_BATCH_OVERHEAD,
 };
 use microkafka_core::wire::Array;
 use microkafka_core::{Error, ErrorCode};
@@ -71,6 +71,10 @@ const TESTS: &[(&str, fn())] = &[
     (
         "metadata_cache_tracks_leaders",
         metadata_cache_tracks_leaders,
+    ),
+    (
+        "hostile_lengths_are_errors_not_panics",
+        hostile_lengths_are_errors_not_panics,
     ),
 ];
 
@@ -199,6 +203,29 @@ fn corrupt_batch_is_refused() {
         RecordBatch::new_checked(&NONE[..40]).err(),
         Some(Error::Truncated)
     );
+}
+
+/// Regressions for input a hostile broker can send a device: a record-set
+/// entry whose length cannot hold its magic byte (indexed past the entry),
+/// and a snappy literal whose 4-byte length is `u32::MAX` (`n + 1` overflowed
+/// `usize` on this 32-bit target). Both are errors; overflow checks are on.
+fn hostile_lengths_are_errors_not_panics() {
+    let zeros = [0u8; 17];
+    let mut set = RecordSet::new(&zeros);
+    assert_eq!(set.next(), Some(Err(Error::InvalidLength)));
+    assert_eq!(next_fetch_offset(&zeros, 7), Err(Error::InvalidLength));
+    let mut cursor = FetchCursor::new(0);
+    let mut codecs = Codecs::new();
+    assert!(matches!(
+        cursor.next(&zeros, &mut codecs, &mut []),
+        Some(Err(_))
+    ));
+
+    // Raw snappy: declared length 5, then a literal tag with a 4-byte length.
+    let bomb = [5u8, 63 << 2, 0xff, 0xff, 0xff, 0xff, b'a', b'b'];
+    let snappy = codecs.codec(Compression::Snappy).unwrap();
+    let mut out = [0u8; 16];
+    assert!(snappy.decompress(&bomb, &mut out).is_err());
 }
 
 fn librdkafka_lz4_and_gzip_decompress_to_the_same_records() {

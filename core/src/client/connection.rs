@@ -364,15 +364,24 @@ impl<const MAX_IN_FLIGHT: usize> Connection<MAX_IN_FLIGHT> {
         let error = ErrorCode(Reader::new(received.body).i16()?);
         if error == ErrorCode::UNSUPPORTED_VERSION && received.version > 0 {
             // KIP-511: the broker answered in v0 with its own range; retry at
-            // the highest version both know.
-            let v0 = ApiVersionsResponse::decode(
-                &mut Reader::new(received.body),
-                ApiVersionsResponse::wire_version(0)?,
-            )?;
-            let theirs = v0
-                .api_keys
-                .iter()
-                .find(|k| k.api_key == ApiKey::ApiVersions.key());
+            // the highest version both know. Some brokers (librdkafka's mock
+            // cluster) encode that answer in the request's version instead, or
+            // send a body neither reads: then its range is read at the request's
+            // version, and failing that the retry is at v0, as the Java client
+            // and librdkafka do.
+            let decoded = [0, received.version].into_iter().find_map(|version| {
+                ApiVersionsResponse::decode(
+                    &mut Reader::new(received.body),
+                    ApiVersionsResponse::wire_version(version).ok()?,
+                )
+                .ok()
+            });
+            let theirs = decoded.and_then(|answer| {
+                answer
+                    .api_keys
+                    .iter()
+                    .find(|k| k.api_key == ApiKey::ApiVersions.key())
+            });
             let retry = theirs
                 .map_or(0, |k| k.max_version.min(received.version - 1))
                 .max(0);
@@ -504,6 +513,47 @@ mod tests {
         assert!(c.needs_api_versions() && !c.is_ready());
         let retry = c.start(&mut out).unwrap();
         assert_eq!((retry.correlation_id, retry.version), (1, 2));
+    }
+
+    /// A broker whose UNSUPPORTED_VERSION answer is not a valid v0 body
+    /// (librdkafka's mock cluster encodes it flexibly, as the request was;
+    /// others send the error code alone): the client retries, at the range
+    /// it can read, else at v0, instead of giving up on `Truncated`.
+    #[test]
+    fn kip511_fallback_survives_a_body_that_is_not_v0() {
+        // The error code alone: retry at v0.
+        let mut c = Connection::<4>::new(None).unwrap();
+        let mut out = [0u8; 256];
+        c.start(&mut out).unwrap();
+        let mut frame = Vec::new();
+        frame.extend_from_slice(&0i32.to_be_bytes()); // correlation id
+        frame.extend_from_slice(&ErrorCode::UNSUPPORTED_VERSION.0.to_be_bytes());
+        c.receive(&frame).unwrap();
+        assert!(c.needs_api_versions());
+        assert_eq!(c.start(&mut out).unwrap().version, 0);
+
+        // The range encoded at the request's version (v4, flexible): read there.
+        let mut c = Connection::<4>::new(None).unwrap();
+        c.start(&mut out).unwrap();
+        let ours = [ApiVersion {
+            api_key: 18,
+            min_version: 0,
+            max_version: 2,
+        }];
+        let v4 = ApiVersionsResponse {
+            error_code: ErrorCode::UNSUPPORTED_VERSION,
+            api_keys: Array::new(&ours),
+            ..Default::default()
+        };
+        let mut buf = [0u8; 128];
+        let n = encode_response(&mut buf, 0, 4, &v4).unwrap();
+        assert!(ApiVersionsResponse::decode(
+            &mut Reader::new(&body(&buf[..n])[4..]),
+            ApiVersionsResponse::wire_version(0).unwrap()
+        )
+        .is_err());
+        c.receive(body(&buf[..n])).unwrap();
+        assert_eq!(c.start(&mut out).unwrap().version, 2);
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! [`FetchCursor`]: one fetched partition's records, one at a time, in offset order.
 
+use heapless::vec::VecView;
+
 use crate::error::{Error, Result};
+use crate::protocol::messages::FetchAbortedTransaction;
 use crate::record::compression::{Compression, SelectCodec};
 use crate::record::{
-    Batch, Headers, LegacyMessage, RecordBatch, RecordSet, Records, TimestampType,
-    RECORD_BATCH_OVERHEAD,
+    Batch, ControlRecord, ControlRecordType, Headers, LegacyMessage, RecordBatch, RecordSet,
+    Records, TimestampType, RECORD_BATCH_OVERHEAD,
 };
-use crate::wire::Reader;
+use crate::wire::{Array, Reader};
 
 /// One record as a consumer sees it: absolute offset and timestamp, key,
 /// value and headers borrowed from the fetched bytes (or from the scratch
@@ -92,6 +95,123 @@ enum Found {
     },
 }
 
+/// The `read_committed` state of one fetched partition (one Fetch
+/// response's partition), for [`FetchCursor::next_committed`]: its last
+/// stable offset and the producers whose aborted transaction is open at
+/// the cursor's position, at most `N` of them.
+///
+/// It follows the Java consumer (`CompletedFetch`): the partition's
+/// `aborted_transactions` (producer id, first offset) become active when
+/// the cursor reaches a batch whose last offset is at or past their first
+/// offset; a transactional batch of an active producer is skipped; that
+/// producer's ABORT marker ends it. Records at or above the last stable
+/// offset are not returned, and the next fetch starts at most there.
+///
+/// Make a new one for every Fetch response (the broker lists, in each, the
+/// aborted transactions that overlap the fetched range, so a transaction
+/// spanning two fetches is listed in both).
+///
+/// `N` bounds the producers with an aborted transaction open at the same
+/// place in the log: the (N+1)th gives [`Error::TooLarge`] with
+/// [`Limit::AbortedProducers`](crate::Limit::AbortedProducers), and the
+/// cursor stops there (fetch again from [`FetchCursor::next_offset`] with
+/// a larger `N`). 16 bytes plus 8 per producer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadCommitted<const N: usize> {
+    last_stable_offset: i64,
+    /// Aborted transactions whose first offset is at or below this are
+    /// already in `active` (or were ended by their marker).
+    consumed_to: i64,
+    active: heapless::Vec<i64, N>,
+}
+
+impl<const N: usize> ReadCommitted<N> {
+    /// The state for a partition whose Fetch response gave
+    /// `last_stable_offset` (-1, as Fetch v0-3 have none: no cut).
+    pub const fn new(last_stable_offset: i64) -> Self {
+        ReadCommitted {
+            last_stable_offset,
+            consumed_to: i64::MIN,
+            active: heapless::Vec::new(),
+        }
+    }
+
+    /// The last stable offset: records from here on are not returned.
+    pub const fn last_stable_offset(&self) -> i64 {
+        self.last_stable_offset
+    }
+
+    /// The producers whose aborted transaction is open at the cursor.
+    pub fn aborted_producers(&self) -> &[i64] {
+        &self.active
+    }
+}
+
+/// What the cursor consults in `read_committed` (the non-generic half of
+/// [`ReadCommitted`], so the cursor's code is not repeated for every `N`).
+struct Committed<'s, 'l> {
+    aborted: Option<Array<'l, FetchAbortedTransaction>>,
+    /// Records at or above are not returned (`i64::MAX`: no cut).
+    stable_end: i64,
+    consumed_to: &'s mut i64,
+    active: &'s mut VecView<i64>,
+}
+
+impl Committed<'_, '_> {
+    /// Activates the aborted transactions that start at or before `last`.
+    fn consume_up_to(&mut self, last: i64) -> Result<()> {
+        if last <= *self.consumed_to {
+            return Ok(());
+        }
+        if let Some(aborted) = self.aborted {
+            for t in aborted.iter() {
+                if t.first_offset > *self.consumed_to
+                    && t.first_offset <= last
+                    && !self.active.contains(&t.producer_id)
+                {
+                    self.active
+                        .push(t.producer_id)
+                        .map_err(|_| Error::TooLarge {
+                            what: crate::Limit::AbortedProducers,
+                            size: self.active.capacity() + 1,
+                            limit: self.active.capacity(),
+                        })?;
+                }
+            }
+        }
+        *self.consumed_to = last;
+        Ok(())
+    }
+
+    /// Whether `batch` is to be read: false for a batch of an open aborted
+    /// transaction (and for control batches, whose ABORT marker ends one).
+    fn admits(&mut self, batch: &RecordBatch<&[u8]>) -> Result<bool> {
+        let attributes = batch.attributes();
+        let producer = batch.producer_id();
+        if producer < 0 {
+            return Ok(!attributes.is_control());
+        }
+        self.consume_up_to(batch.last_offset())?;
+        if attributes.is_control() {
+            if attributes.compression()? != Compression::None {
+                return Err(Error::Malformed("compressed control batch"));
+            }
+            let marker = batch
+                .records()?
+                .next()
+                .ok_or(Error::Malformed("empty control batch"))??;
+            let key = marker
+                .key
+                .ok_or(Error::Malformed("control record without a key"))?;
+            if ControlRecord::parse(key)?.kind == ControlRecordType::Abort {
+                self.active.retain(|&p| p != producer);
+            }
+            return Ok(false);
+        }
+        Ok(!(attributes.is_transactional() && self.active.contains(&producer)))
+    }
+}
+
 /// Reads one fetched partition's `records` bytes record by record.
 ///
 /// The cursor stores positions, never borrows: every call to
@@ -106,6 +226,10 @@ enum Found {
 /// - Records below the fetch offset are skipped: a broker returns whole
 ///   batches, so the first one may start before the offset asked for.
 /// - Control batches (transaction markers) are skipped.
+/// - [`next`](Self::next) reads uncommitted (every batch, as
+///   `read_uncommitted`); [`next_committed`](Self::next_committed) hides
+///   aborted transactions and stops at the last stable offset
+///   (`read_committed`, see [`ReadCommitted`]).
 /// - Legacy magic-0/1 messages, compressed or not, come out like records.
 /// - A partial last batch (the broker cut it to honour `max_bytes`) ends the
 ///   iteration without error; [`truncated_tail`](Self::truncated_tail) says so.
@@ -205,6 +329,53 @@ impl FetchCursor {
         }
     }
 
+    /// The next committed record (`read_committed`): as [`next`](Self::next),
+    /// but batches of aborted transactions are skipped and nothing at or
+    /// above the last stable offset is returned. `aborted` is the
+    /// partition's `aborted_transactions` from the same Fetch response, and
+    /// `txn` the state made for it ([`ReadCommitted::new`]); pass the same
+    /// ones on every call.
+    ///
+    /// Errors: as [`next`](Self::next), and [`Error::TooLarge`] when more
+    /// than `N` producers' aborted transactions are open at once.
+    pub fn next_committed<'a, S: SelectCodec + ?Sized, const N: usize>(
+        &mut self,
+        records: &'a [u8],
+        aborted: Option<Array<'_, FetchAbortedTransaction>>,
+        txn: &mut ReadCommitted<N>,
+        codecs: &mut S,
+        scratch: &'a mut [u8],
+    ) -> Option<Result<ConsumedRecord<'a>>> {
+        match self.advance_committed(records, aborted, txn, codecs, scratch) {
+            Ok(true) => self.current(records, scratch).map(Ok),
+            Ok(false) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// [`advance`](Self::advance) in `read_committed`: see
+    /// [`next_committed`](Self::next_committed).
+    pub fn advance_committed<S: SelectCodec + ?Sized, const N: usize>(
+        &mut self,
+        records: &[u8],
+        aborted: Option<Array<'_, FetchAbortedTransaction>>,
+        txn: &mut ReadCommitted<N>,
+        codecs: &mut S,
+        scratch: &mut [u8],
+    ) -> Result<bool> {
+        let mut committed = Committed {
+            aborted,
+            stable_end: if txn.last_stable_offset < 0 {
+                i64::MAX
+            } else {
+                txn.last_stable_offset
+            },
+            consumed_to: &mut txn.consumed_to,
+            active: txn.active.as_mut_view(),
+        };
+        self.step(records, codecs, scratch, Some(&mut committed))
+    }
+
     /// Moves to the next record at or above the fetch offset and validates
     /// it; false at the end (or after an error). Read it with
     /// [`current`](Self::current).
@@ -218,11 +389,21 @@ impl FetchCursor {
         codecs: &mut S,
         scratch: &mut [u8],
     ) -> Result<bool> {
+        self.step(records, codecs, scratch, None)
+    }
+
+    fn step<S: SelectCodec + ?Sized>(
+        &mut self,
+        records: &[u8],
+        codecs: &mut S,
+        scratch: &mut [u8],
+        mut committed: Option<&mut Committed<'_, '_>>,
+    ) -> Result<bool> {
         self.found = None;
         if self.failed {
             return Ok(false);
         }
-        match self.locate(records, codecs, scratch) {
+        match self.locate(records, codecs, scratch, &mut committed) {
             Ok(found) => {
                 self.found = found;
                 Ok(found.is_some())
@@ -247,11 +428,13 @@ impl FetchCursor {
         records: &[u8],
         codecs: &mut S,
         scratch: &mut [u8],
+        committed: &mut Option<&mut Committed<'_, '_>>,
     ) -> Result<Option<Found>> {
+        let stable_end = committed.as_ref().map_or(i64::MAX, |c| c.stable_end);
         loop {
             match self.entry {
                 Entry::Between => {
-                    if !self.open(records, codecs, scratch)? {
+                    if !self.open(records, codecs, scratch, committed)? {
                         return Ok(None);
                     }
                 }
@@ -275,6 +458,10 @@ impl FetchCursor {
                     r.i8()?;
                     r.varlong()?;
                     let offset = b.base_offset.wrapping_add(i64::from(r.varint()?));
+                    if offset >= stable_end {
+                        // Not stable yet: the next fetch reads it again.
+                        return Ok(None);
+                    }
                     if offset >= self.next_offset {
                         // Validated here so `current` cannot fail.
                         Records::new(&rest[..len], 1)
@@ -313,6 +500,9 @@ impl FetchCursor {
                         }
                     }
                     let offset = message.offset.wrapping_add(l.shift);
+                    if offset >= stable_end {
+                        return Ok(None);
+                    }
                     let at = l.at;
                     l.at += len;
                     self.entry = Entry::Legacy(l);
@@ -342,6 +532,7 @@ impl FetchCursor {
         records: &[u8],
         codecs: &mut S,
         scratch: &mut [u8],
+        committed: &mut Option<&mut Committed<'_, '_>>,
     ) -> Result<bool> {
         let rest = records.get(self.pos..).unwrap_or_default();
         let mut set = RecordSet::new(rest);
@@ -350,7 +541,7 @@ impl FetchCursor {
         }
         let entry = match set.next() {
             None => {
-                self.truncated = set.truncated_tail();
+                self.truncated |= set.truncated_tail();
                 self.pos = records.len();
                 return Ok(false);
             }
@@ -359,10 +550,29 @@ impl FetchCursor {
         let start = self.pos;
         match entry {
             Batch::V2(batch) => {
+                if let Some(c) = committed {
+                    if batch.base_offset() >= c.stable_end {
+                        // Past the last stable offset: the end for now, and
+                        // the same answer if asked again.
+                        return Ok(false);
+                    }
+                    if !c.admits(&batch)? {
+                        // Aborted, or a marker: skipped whole.
+                        self.pos = start + batch.total_len();
+                        self.next_offset = self.next_offset.max(batch.next_offset());
+                        return Ok(true);
+                    }
+                }
                 self.pos = start + batch.total_len();
                 self.open_batch(&batch, start, codecs, scratch)
             }
             Batch::Legacy(message) => {
+                if committed
+                    .as_ref()
+                    .is_some_and(|c| message.offset >= c.stable_end)
+                {
+                    return Ok(false);
+                }
                 let (_, used) = LegacyMessage::parse(rest)?;
                 self.pos = start + used;
                 self.open_legacy(&message, start, used, codecs, scratch)

@@ -6,16 +6,23 @@
 //!   once into a caller buffer, skipping control batches and records below
 //!   the fetch offset, and keeping the offset the next fetch must start at.
 //!   It holds positions, not borrows, so it can live next to the buffers it
-//!   reads (in a struct, across `await`s) on any target.
+//!   reads (in a struct, across `await`s) on any target. In `read_committed`
+//!   ([`FetchCursor::next_committed`], [`ReadCommitted`]) it also hides the
+//!   batches of aborted transactions and stops at the last stable offset.
 //! - [`next_fetch_offset`]: where the fetch after this one starts, read from
 //!   batch headers alone (no decompression), so a prefetching consumer can
 //!   send its next Fetch before the application has read the records.
 //! - [`StartOffset`] and [`FetchErrorAction`]: what to do when the position
 //!   is out of range, or a partition answers with an error.
+//! - [`partition`]: one partition's consumer as both clients drive it: its
+//!   [`Position`](partition::Position) (offset, leader epoch, the fetch-error
+//!   decision) and its single-partition Fetch and ListOffsets requests and
+//!   answers.
 
 mod cursor;
+pub mod partition;
 
-pub use cursor::{next_fetch_offset, ConsumedRecord, FetchCursor};
+pub use cursor::{next_fetch_offset, ConsumedRecord, FetchCursor, ReadCommitted};
 
 use crate::producer::stale_metadata;
 use crate::ErrorCode;
@@ -86,5 +93,7 @@ impl FetchErrorAction {
     }
 }
 
+#[cfg(test)]
+mod read_committed_tests;
 #[cfg(test)]
 mod tests;

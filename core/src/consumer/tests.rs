@@ -241,6 +241,22 @@ fn corruption_is_an_error_then_nothing() {
     assert!(!unchecked.failed());
 }
 
+/// Regression (remote crash): a Fetch response whose batch says it is 0..4
+/// bytes long, with more bytes after it, panicked the cursor and
+/// `next_fetch_offset` (the std Reader's fetch task died; the embassy
+/// consumers looped on the panic). Both must report the corruption.
+#[test]
+fn an_entry_shorter_than_its_magic_byte_is_an_error_not_a_panic() {
+    let mut records = batch(0, &[b"a"], false);
+    records.extend_from_slice(&[0; 17]);
+    let (got, cursor, error) = drain(&records, 0, 0);
+    assert_eq!(values(&got), [(0, &b"a"[..])]);
+    assert_eq!(error, Some(Error::InvalidLength));
+    assert_eq!(cursor.next_offset(), 1, "resume after the good batch");
+    assert_eq!(next_fetch_offset(&[0; 17], 5), Err(Error::InvalidLength));
+    assert_eq!(next_fetch_offset(&records, 0), Err(Error::InvalidLength));
+}
+
 #[test]
 fn legacy_messages_plain_and_compressed() {
     let mut records = legacy(5, 0, 0, 0, b"m0");
@@ -362,5 +378,43 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400), from in -2i64..50) {
         let _ = drain(&bytes, from, 512);
         let _ = next_fetch_offset(&bytes, from);
+    }
+}
+
+/// Found by the `fetch_cursor` fuzz target (`core/fuzz`): a cursor polled
+/// again after it stopped at a partial last batch re-read the empty rest
+/// and cleared `truncated_tail`, so a caller that asked after a second
+/// `next` took a batch larger than its fetch for the end of the data. The
+/// input: a Fetch v4 response (frame body) whose one partition holds only
+/// a 12-byte entry header declaring 100 bytes.
+#[test]
+fn the_truncated_tail_flag_survives_polling_past_the_end() {
+    #[rustfmt::skip]
+    const FETCH_V4: &[u8] = &[
+        0x00, 0x00, 0x00, 0x07,                         // correlation id
+        0x00, 0x00, 0x00, 0x00,                         // throttle_time_ms
+        0x00, 0x00, 0x00, 0x01, 0x00, 0x01, b't',       // responses: [topic "t"
+        0x00, 0x00, 0x00, 0x01,                         //   partitions: [
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00,             //     index 0, error 0
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, //     high watermark 1
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, //     last stable offset 1
+        0xff, 0xff, 0xff, 0xff,                         //     aborted: null
+        0x00, 0x00, 0x00, 0x0c,                         //     records: 12 bytes
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //       offset 0
+        0x00, 0x00, 0x00, 0x64,                         //       size 100: cut short
+    ];
+    let (_, response) = crate::protocol::frame::decode_response::<
+        crate::protocol::messages::FetchResponse<'_>,
+    >(FETCH_V4, 4)
+    .unwrap();
+    let topic = response.responses.iter().next().unwrap();
+    let records = topic.partitions.iter().next().unwrap().records.unwrap();
+    assert_eq!(next_fetch_offset(records, 0), Ok((0, true)));
+    let mut cursor = FetchCursor::new(0);
+    let mut scratch = [0u8; 0];
+    for poll in 0..3 {
+        assert!(cursor.next(records, &mut Xor, &mut scratch).is_none());
+        assert!(cursor.truncated_tail(), "poll {poll}");
+        assert!(!cursor.failed());
     }
 }

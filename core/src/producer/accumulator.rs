@@ -34,6 +34,13 @@ struct Slot<'b> {
     sealed: bool,
 }
 
+impl Slot<'_> {
+    /// Holds records and is not sealed.
+    fn is_open(&self) -> bool {
+        self.partition.is_some() && !self.sealed
+    }
+}
+
 /// Record batches being filled, one per partition, in fixed slots of one
 /// caller buffer: the sans-IO half of a firmware producer.
 ///
@@ -148,33 +155,42 @@ impl<'b, const SLOTS: usize> Accumulator<'b, SLOTS> {
             .slots
             .iter()
             .position(|s| s.partition == Some(partition) && !s.sealed);
-        if let Some(i) = open {
-            let slot = &mut self.slots[i];
-            return match slot.builder.append(timestamp, key, value, headers) {
-                Ok(()) => Ok(Appended::Added { slot: i }),
-                Err(Error::BufferTooSmall) if self.fits_empty(key, value, headers) => {
-                    Ok(Appended::SendFirst { slot: i })
+        // The slot to append to (the partition's open batch, else an empty
+        // slot), then one append and one look at its error: the append
+        // written once, not once per kind of slot (a firmware inlines it).
+        let i = match open {
+            Some(i) => i,
+            None => {
+                if !self.fits_empty(key, value, headers) {
+                    return Err(self.too_large(key, value, headers));
                 }
-                Err(Error::BufferTooSmall) => Err(self.too_large(key, value, headers)),
-                Err(e) => Err(e),
-            };
-        }
-        if !self.fits_empty(key, value, headers) {
-            return Err(self.too_large(key, value, headers));
-        }
-        let Some(i) = self.slots.iter().position(|s| s.partition.is_none()) else {
-            // Every slot holds another partition's batch: the oldest goes first.
-            let oldest = (0..self.slots.len())
-                .min_by_key(|&i| (!self.slots[i].sealed, self.slots[i].opened_at))
-                .unwrap_or(0);
-            return Ok(Appended::SendFirst { slot: oldest });
+                let Some(i) = self.slots.iter().position(|s| s.partition.is_none()) else {
+                    // Every slot holds another partition's batch: the oldest goes first.
+                    // (A sealed one first: it is being sent already.)
+                    let oldest = self
+                        .oldest_where(&|s| s.sealed)
+                        .or_else(|| self.oldest_where(&|_| true))
+                        .unwrap_or(0);
+                    return Ok(Appended::SendFirst { slot: oldest });
+                };
+                i
+            }
         };
         let slot = &mut self.slots[i];
         match slot.builder.append(timestamp, key, value, headers) {
             Ok(()) => {
-                slot.partition = Some(partition);
-                slot.opened_at = now_ms;
+                if slot.partition.is_none() {
+                    slot.partition = Some(partition);
+                    slot.opened_at = now_ms;
+                }
                 Ok(Appended::Added { slot: i })
+            }
+            // The partition's batch is full: it goes first, the record
+            // fits the emptied slot.
+            Err(Error::BufferTooSmall)
+                if open.is_some() && self.fits_empty(key, value, headers) =>
+            {
+                Ok(Appended::SendFirst { slot: i })
             }
             Err(Error::BufferTooSmall) => Err(self.too_large(key, value, headers)),
             Err(e) => Err(e),
@@ -209,35 +225,39 @@ impl<'b, const SLOTS: usize> Accumulator<'b, SLOTS> {
     /// A batch that should be sent now (lingered long enough, or reached
     /// `batch_bytes`), oldest first; `None` when nothing is due.
     pub fn due(&self, now_ms: u64) -> Option<usize> {
-        self.open_slots()
-            .filter(|&i| {
-                let s = &self.slots[i];
-                now_ms.saturating_sub(s.opened_at) >= self.linger_ms
-                    || s.builder.len() >= self.batch_bytes
-            })
-            .min_by_key(|&i| self.slots[i].opened_at)
+        self.oldest_where(&|s| {
+            s.is_open()
+                && (now_ms.saturating_sub(s.opened_at) >= self.linger_ms
+                    || s.builder.len() >= self.batch_bytes)
+        })
     }
 
     /// When the next batch becomes due by lingering; `None` with no open batch.
     pub fn deadline(&self) -> Option<u64> {
-        self.open_slots()
-            .map(|i| self.slots[i].opened_at.saturating_add(self.linger_ms))
-            .min()
+        let oldest = self.oldest_where(&Slot::is_open)?;
+        Some(self.slots[oldest].opened_at.saturating_add(self.linger_ms))
     }
 
     /// The oldest batch holding records, due or not (to flush everything).
     pub fn oldest(&self) -> Option<usize> {
-        (0..self.slots.len())
-            .filter(|&i| self.slots[i].partition.is_some())
-            .min_by_key(|&i| self.slots[i].opened_at)
+        self.oldest_where(&|s| s.partition.is_some())
     }
 
-    /// Open (unsealed) slots holding records.
-    fn open_slots(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.slots.len()).filter(|&i| {
-            let s = &self.slots[i];
-            s.partition.is_some() && !s.sealed
-        })
+    /// The oldest slot (the first of equals) that `pick` accepts: one
+    /// plain loop for `due`, `deadline` and `oldest` rather than an
+    /// iterator chain and a `min_by_key` closure each (which a firmware
+    /// inlines one by one). `pick` is `dyn`: the loop is compiled once, not
+    /// once per caller.
+    fn oldest_where(&self, pick: &dyn Fn(&Slot<'b>) -> bool) -> Option<usize> {
+        let mut oldest = None;
+        let mut at = 0;
+        for (i, s) in self.slots.iter().enumerate() {
+            if pick(s) && (oldest.is_none() || s.opened_at < at) {
+                oldest = Some(i);
+                at = s.opened_at;
+            }
+        }
+        oldest
     }
 
     /// The partition whose batch `slot` holds; `None` when free.
@@ -340,6 +360,29 @@ mod tests {
         acc.release(0);
         assert_eq!(add(&mut acc, 6, 1), Ok(Appended::Added { slot: 0 }));
         assert_eq!(acc.partition(0), Some(1));
+    }
+
+    #[test]
+    fn a_sealed_batch_goes_first_then_the_oldest_and_the_first_of_equals() {
+        let mut buf = [0u8; 3 * 128];
+        let mut acc = Accumulator::<3>::new(&mut buf, LINGER, usize::MAX).unwrap();
+        let add = |acc: &mut Accumulator<'_, 3>, at: u64, p: i32| {
+            acc.append(T0 + at, p, 0, None, Some(b"v"), &[])
+        };
+        assert_eq!(add(&mut acc, 1, 7), Ok(Appended::Added { slot: 0 }));
+        assert_eq!(add(&mut acc, 0, 8), Ok(Appended::Added { slot: 1 }));
+        assert_eq!(add(&mut acc, 0, 9), Ok(Appended::Added { slot: 2 }));
+        // Slots 1 and 2 opened at the same time: the first of them.
+        assert_eq!(acc.oldest(), Some(1));
+        assert_eq!(acc.due(T0 + LINGER), Some(1));
+        assert_eq!(add(&mut acc, 2, 1), Ok(Appended::SendFirst { slot: 1 }));
+        // A sealed batch (in flight) goes first, however young.
+        acc.seal(0, BatchOptions::default()).unwrap();
+        assert_eq!(add(&mut acc, 3, 1), Ok(Appended::SendFirst { slot: 0 }));
+        // Sealed batches are neither due nor lingering.
+        assert_eq!(acc.due(T0 + 100), Some(1));
+        assert_eq!(acc.deadline(), Some(T0 + LINGER));
+        assert_eq!(acc.oldest(), Some(1));
     }
 
     #[test]

@@ -138,12 +138,10 @@ impl Backoff {
     /// timer takes, without `Duration`'s 64-bit arithmetic (0.2 KiB of a
     /// firmware's flash).
     pub fn delay_ms_with_jitter(&self, attempt: u32, random: u32) -> u32 {
-        let ms = |d: Duration| {
-            let ms = d
-                .as_secs()
-                .saturating_mul(1000)
-                .saturating_add(u64::from(d.subsec_millis()));
-            u32::try_from(ms).unwrap_or(u32::MAX)
+        // In 32 bits too: past u32::MAX / 1000 seconds, the cap.
+        let ms = |d: Duration| match u32::try_from(d.as_secs()) {
+            Ok(secs) if secs <= u32::MAX / 1000 => (secs * 1000).saturating_add(d.subsec_millis()),
+            _ => u32::MAX,
         };
         let (min, max) = (ms(self.min), ms(self.max));
         let delay = match attempt {

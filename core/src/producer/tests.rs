@@ -93,4 +93,17 @@ fn millisecond_backoff_agrees_with_the_duration_one() {
     // Delays beyond u32 milliseconds (49 days) saturate.
     let huge = Backoff::new(Duration::from_secs(1 << 40), Duration::MAX).jitter(0);
     assert_eq!(huge.delay_ms_with_jitter(1, 0), u32::MAX);
+    // Around the edge of u32 milliseconds (4,294,967.295 s), computed in
+    // 32 bits.
+    for (ms, expected) in [
+        (u64::from(u32::MAX) - 1, u32::MAX - 1),
+        (u64::from(u32::MAX), u32::MAX),
+        (u64::from(u32::MAX) + 1, u32::MAX),
+        (u64::from(u32::MAX) + 704, u32::MAX),
+        (u64::from(u32::MAX) + 705, u32::MAX),
+    ] {
+        let d = Duration::from_millis(ms);
+        let edge = Backoff::new(d, Duration::MAX).jitter(0);
+        assert_eq!(edge.delay_ms_with_jitter(1, 0), expected, "{ms}");
+    }
 }

@@ -23,14 +23,26 @@ pub enum ApiKey {
     ApiVersions = 18,
     CreateTopics = 19,
     DeleteTopics = 20,
+    DeleteRecords = 21,
     InitProducerId = 22,
+    AddPartitionsToTxn = 24,
+    AddOffsetsToTxn = 25,
+    EndTxn = 26,
+    TxnOffsetCommit = 28,
     SaslAuthenticate = 36,
+    DescribeConfigs = 32,
+    AlterConfigs = 33,
     CreatePartitions = 37,
+    DeleteGroups = 42,
+    ElectLeaders = 43,
+    IncrementalAlterConfigs = 44,
+    OffsetDelete = 47,
+    DescribeCluster = 60,
 }
 
 impl ApiKey {
     /// Every API microkafka knows, in key order.
-    pub const ALL: [ApiKey; 20] = [
+    pub const ALL: [ApiKey; 32] = [
         ApiKey::Produce,
         ApiKey::Fetch,
         ApiKey::ListOffsets,
@@ -48,9 +60,21 @@ impl ApiKey {
         ApiKey::ApiVersions,
         ApiKey::CreateTopics,
         ApiKey::DeleteTopics,
+        ApiKey::DeleteRecords,
         ApiKey::InitProducerId,
+        ApiKey::AddPartitionsToTxn,
+        ApiKey::AddOffsetsToTxn,
+        ApiKey::EndTxn,
+        ApiKey::TxnOffsetCommit,
+        ApiKey::DescribeConfigs,
+        ApiKey::AlterConfigs,
         ApiKey::SaslAuthenticate,
         ApiKey::CreatePartitions,
+        ApiKey::DeleteGroups,
+        ApiKey::ElectLeaders,
+        ApiKey::IncrementalAlterConfigs,
+        ApiKey::OffsetDelete,
+        ApiKey::DescribeCluster,
     ];
 
     /// The numeric key sent in request headers.
@@ -72,10 +96,20 @@ impl ApiKey {
 
     /// The API for a numeric key, if microkafka knows it.
     pub const fn from_key(key: i16) -> Option<ApiKey> {
+        match Self::index_of_key(key) {
+            Some(i) => Some(Self::ALL[i]),
+            None => None,
+        }
+    }
+
+    /// The [`index`](Self::index) of the API with numeric key `key`, if
+    /// microkafka knows it: one search where `from_key(key)?.index()` is
+    /// two (negotiation does it for every key a broker advertises).
+    pub(crate) const fn index_of_key(key: i16) -> Option<usize> {
         let mut i = 0;
         while i < Self::ALL.len() {
             if Self::ALL[i] as i16 == key {
-                return Some(Self::ALL[i]);
+                return Some(i);
             }
             i += 1;
         }
@@ -103,8 +137,20 @@ impl ApiKey {
             ApiKey::CreateTopics => "CreateTopics",
             ApiKey::DeleteTopics => "DeleteTopics",
             ApiKey::InitProducerId => "InitProducerId",
+            ApiKey::AddPartitionsToTxn => "AddPartitionsToTxn",
+            ApiKey::AddOffsetsToTxn => "AddOffsetsToTxn",
+            ApiKey::EndTxn => "EndTxn",
+            ApiKey::TxnOffsetCommit => "TxnOffsetCommit",
             ApiKey::SaslAuthenticate => "SaslAuthenticate",
             ApiKey::CreatePartitions => "CreatePartitions",
+            ApiKey::DeleteRecords => "DeleteRecords",
+            ApiKey::DescribeConfigs => "DescribeConfigs",
+            ApiKey::AlterConfigs => "AlterConfigs",
+            ApiKey::DeleteGroups => "DeleteGroups",
+            ApiKey::ElectLeaders => "ElectLeaders",
+            ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
+            ApiKey::OffsetDelete => "OffsetDelete",
+            ApiKey::DescribeCluster => "DescribeCluster",
         }
     }
 }
@@ -125,8 +171,13 @@ mod tests {
             assert_eq!(api.index(), i);
             assert_eq!(ApiKey::from_key(api.key()), Some(*api));
         }
-        assert_eq!(ApiKey::from_key(21), None);
+        assert_eq!(ApiKey::from_key(21), Some(ApiKey::DeleteRecords));
+        assert_eq!(ApiKey::from_key(23), None); // OffsetForLeaderEpoch: not spoken
+        assert_eq!(ApiKey::from_key(27), None); // WriteTxnMarkers: broker to broker
+        assert_eq!(ApiKey::from_key(26), Some(ApiKey::EndTxn));
         assert_eq!(ApiKey::Produce.key(), 0);
         assert_eq!(ApiKey::CreatePartitions.key(), 37);
+        assert_eq!(ApiKey::DescribeCluster.key(), 60);
+        assert!(ApiKey::ALL.windows(2).all(|w| w[0].key() < w[1].key()));
     }
 }

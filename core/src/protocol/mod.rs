@@ -4,7 +4,7 @@
 //! with the crate's single codec macro. Decoded messages borrow the frame they
 //! came from; arrays in them are lazy views ([`crate::wire::Array`]).
 
-mod api_key;
+pub(crate) mod api_key;
 pub mod fixed;
 pub mod frame;
 pub mod messages;

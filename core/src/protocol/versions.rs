@@ -49,7 +49,9 @@ impl VersionRange {
 ///
 /// A 4.x broker may still *advertise* older versions (Produce 0, for one) but
 /// closes the connection when they are used, so the client never picks below
-/// this floor whatever the broker says. APIs not listed have floor 0.
+/// this floor whatever the broker says. APIs not listed have floor 0 (the
+/// transaction APIs among them: Kafka 4.4 still accepts AddPartitionsToTxn,
+/// AddOffsetsToTxn, EndTxn and TxnOffsetCommit from v0).
 pub const fn kafka4_floor(api: ApiKey) -> i16 {
     match api {
         ApiKey::Produce => 3,
@@ -60,30 +62,64 @@ pub const fn kafka4_floor(api: ApiKey) -> i16 {
         ApiKey::JoinGroup => 2,
         ApiKey::CreateTopics => 2,
         ApiKey::DeleteTopics => 1,
+        ApiKey::DescribeConfigs => 1,
         _ => 0,
+    }
+}
+
+/// The highest version of each API a *client* sends, where it is below the
+/// codec's: AddPartitionsToTxn v4+ is the brokers' batched form (a
+/// partition leader verifying transactions, KIP-890; clients send v0-3, as
+/// the Java client's `forClient` does), and EndTxn v5 belongs to
+/// transactions version 2 (KIP-890 part 2: an epoch bump at every
+/// transaction's end, with partitions added implicitly by Produce v12,
+/// which microkafka's codecs do not reach; the Java client also stays at
+/// EndTxn v4 without it). The codecs still read and write those versions
+/// (the mock broker answers them).
+pub const fn client_ceiling(api: ApiKey) -> i16 {
+    match api {
+        ApiKey::AddPartitionsToTxn => 3,
+        ApiKey::EndTxn => 4,
+        _ => i16::MAX,
     }
 }
 
 /// The versions microkafka's codecs support for each API (request and response
 /// share one range), ignoring the 4.x floor.
 pub const fn codec_versions(api: ApiKey) -> VersionRange {
-    CODEC_FACTS[api.index()].0
+    let [min, max, _] = CODEC_FACTS[api.index()];
+    VersionRange::new(min as i16, max as i16)
 }
 
 /// The first flexible version of `api`, if any.
 pub const fn codec_flexible_from(api: ApiKey) -> Option<i16> {
-    CODEC_FACTS[api.index()].1
+    match CODEC_FACTS[api.index()][2] {
+        -1 => None,
+        v => Some(v as i16),
+    }
 }
 
 /// [`codec_facts`] of every API by [`ApiKey::index`], computed at compile
 /// time: a lookup is a load (the `match` took 220 bytes of a firmware's
-/// flash).
-const CODEC_FACTS: [(VersionRange, Option<i16>); ApiKey::ALL.len()] = {
-    let mut facts = [(VersionRange::new(0, 0), None); ApiKey::ALL.len()];
+/// flash). Three bytes per API (`min`, `max`, first flexible version or
+/// -1; every version Kafka has fits an `i8`), not the eight of
+/// `(VersionRange, Option<i16>)`: the table grows with every API the
+/// codecs learn, and the firmware carries it.
+const CODEC_FACTS: [[i8; 3]; ApiKey::ALL.len()] = {
+    let mut facts = [[0i8; 3]; ApiKey::ALL.len()];
     let mut i = 0;
     while i < facts.len() {
         // `ApiKey::index` is the position in `ALL`.
-        facts[i] = codec_facts(ApiKey::ALL[i]);
+        let (range, flexible) = codec_facts(ApiKey::ALL[i]);
+        assert!(range.min >= 0 && range.max <= i8::MAX as i16);
+        facts[i] = [
+            range.min as i8,
+            range.max as i8,
+            match flexible {
+                Some(v) => v as i8,
+                None => -1,
+            },
+        ];
         i += 1;
     }
     facts
@@ -116,18 +152,55 @@ const fn codec_facts(api: ApiKey) -> (VersionRange, Option<i16>) {
         ApiKey::CreateTopics => facts!(CreateTopicsRequest<'static>),
         ApiKey::DeleteTopics => facts!(DeleteTopicsRequest<'static>),
         ApiKey::InitProducerId => facts!(InitProducerIdRequest<'static>),
+        ApiKey::AddPartitionsToTxn => facts!(AddPartitionsToTxnRequest<'static>),
+        ApiKey::AddOffsetsToTxn => facts!(AddOffsetsToTxnRequest<'static>),
+        ApiKey::EndTxn => facts!(EndTxnRequest<'static>),
+        ApiKey::TxnOffsetCommit => facts!(TxnOffsetCommitRequest<'static>),
         ApiKey::SaslAuthenticate => facts!(SaslAuthenticateRequest<'static>),
         ApiKey::CreatePartitions => facts!(CreatePartitionsRequest<'static>),
+        ApiKey::DeleteRecords => facts!(DeleteRecordsRequest<'static>),
+        ApiKey::DescribeConfigs => facts!(DescribeConfigsRequest<'static>),
+        ApiKey::AlterConfigs => facts!(AlterConfigsRequest<'static>),
+        ApiKey::DeleteGroups => facts!(DeleteGroupsRequest<'static>),
+        ApiKey::ElectLeaders => facts!(ElectLeadersRequest<'static>),
+        ApiKey::IncrementalAlterConfigs => facts!(IncrementalAlterConfigsRequest<'static>),
+        ApiKey::OffsetDelete => facts!(OffsetDeleteRequest<'static>),
+        ApiKey::DescribeCluster => facts!(DescribeClusterRequest),
     }
 }
 
 /// The versions the microkafka *client* may send: the codec range with the
-/// Kafka 4.x floor applied.
+/// Kafka 4.x floor and the [client ceiling](client_ceiling) applied.
 pub const fn client_versions(api: ApiKey) -> VersionRange {
     let codec = codec_versions(api);
     let floor = kafka4_floor(api);
-    VersionRange::new(if codec.min > floor { codec.min } else { floor }, codec.max)
+    let ceiling = client_ceiling(api);
+    VersionRange::new(
+        if codec.min > floor { codec.min } else { floor },
+        if codec.max < ceiling {
+            codec.max
+        } else {
+            ceiling
+        },
+    )
 }
+
+/// [`client_versions`] of every API by [`ApiKey::index`], computed at
+/// compile time: negotiation (which a firmware runs on every connection)
+/// reads two bytes per advertised API instead of working out the codec
+/// range, the 4.x floor and the client ceiling (kept out of the firmware:
+/// about 0.1 KiB of flash for a 64-byte table).
+const CLIENT_RANGES: [[i8; 2]; ApiKey::ALL.len()] = {
+    let mut ranges = [[0i8; 2]; ApiKey::ALL.len()];
+    let mut i = 0;
+    while i < ranges.len() {
+        let range = client_versions(ApiKey::ALL[i]);
+        assert!(range.min >= 0 && range.max <= i8::MAX as i16);
+        ranges[i] = [range.min as i8, range.max as i8];
+        i += 1;
+    }
+    ranges
+};
 
 /// Per-API result of negotiating with one broker: the version to use, or why none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,10 +242,12 @@ impl NegotiatedVersions {
     pub fn from_ranges(advertised: impl IntoIterator<Item = (i16, VersionRange)>) -> Self {
         let mut chosen = [Choice::NotAdvertised; ApiKey::ALL.len()];
         for (key, broker) in advertised {
-            let Some(api) = ApiKey::from_key(key) else {
+            let Some(i) = ApiKey::index_of_key(key) else {
                 continue;
             };
-            chosen[api.index()] = match client_versions(api).intersect(broker) {
+            let [min, max] = CLIENT_RANGES[i];
+            let client = VersionRange::new(min as i16, max as i16);
+            chosen[i] = match client.intersect(broker) {
                 Some(both) => Choice::Use(both),
                 None => Choice::NoOverlap,
             };
@@ -254,6 +329,35 @@ mod tests {
                 client_versions(api).min <= client_versions(api).max,
                 "{api}"
             );
+        }
+    }
+
+    #[test]
+    fn clients_send_the_client_forms_of_the_transaction_apis() {
+        // Kafka 4.4 advertises AddPartitionsToTxn 0-5, EndTxn 0-5.
+        let v = NegotiatedVersions::from_ranges([
+            (24, VersionRange::new(0, 5)),
+            (25, VersionRange::new(0, 4)),
+            (26, VersionRange::new(0, 5)),
+            (28, VersionRange::new(0, 6)),
+        ]);
+        assert_eq!(v.version(ApiKey::AddPartitionsToTxn), Ok(3));
+        assert_eq!(v.version(ApiKey::AddOffsetsToTxn), Ok(4));
+        assert_eq!(v.version(ApiKey::EndTxn), Ok(4));
+        assert_eq!(v.version(ApiKey::TxnOffsetCommit), Ok(4));
+        assert_eq!(
+            codec_versions(ApiKey::AddPartitionsToTxn),
+            VersionRange::new(0, 5)
+        );
+        assert_eq!(codec_versions(ApiKey::EndTxn), VersionRange::new(0, 5));
+        for api in [
+            ApiKey::AddPartitionsToTxn,
+            ApiKey::AddOffsetsToTxn,
+            ApiKey::EndTxn,
+            ApiKey::TxnOffsetCommit,
+        ] {
+            assert_eq!(kafka4_floor(api), 0, "{api}");
+            assert_eq!(client_versions(api).min, 0, "{api}");
         }
     }
 

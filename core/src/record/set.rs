@@ -63,7 +63,12 @@ impl<'a> RecordSet<'a> {
         };
         let size = i32::from_be_bytes([size[0], size[1], size[2], size[3]]);
         let total = usize::try_from(size).map_err(|_| Error::InvalidLength)? + LENGTH_BASE;
-        if total > b.len() || b.len() <= MAGIC_FIELD {
+        // An entry too short to hold its own magic byte is corrupt, not partial:
+        // no magic-0/1/2 entry is that small, and reading on would index past it.
+        if total <= MAGIC_FIELD {
+            return Err(Error::InvalidLength);
+        }
+        if total > b.len() {
             return self.tail();
         }
         let (entry, rest) = b.split_at(total);

@@ -295,6 +295,32 @@ fn record_set_iterates_batches_and_stops_at_a_partial_tail() {
     assert_eq!(RecordSet::new(&bad).without_crc_check().count(), 2);
 }
 
+/// Regression (remote crash): an entry whose length field is 0..4 cannot hold
+/// its own magic byte; with 17+ bytes present the reader indexed past the
+/// entry. It must be an error, whatever follows, never a panic or a tail.
+#[test]
+fn record_set_entry_shorter_than_its_magic_is_an_error() {
+    assert_eq!(
+        RecordSet::new(&[0; 17]).next(),
+        Some(Err(Error::InvalidLength))
+    );
+    for size in 0i32..=4 {
+        let mut entry = std::vec![0u8; 8];
+        entry.extend_from_slice(&size.to_be_bytes());
+        entry.extend_from_slice(&[2; 64]); // looks like magic 2 after it
+        let mut it = RecordSet::new(&entry);
+        assert_eq!(it.next(), Some(Err(Error::InvalidLength)), "size {size}");
+        assert_eq!(it.next(), None);
+        assert!(!it.truncated_tail());
+    }
+    // The same after a good batch: the good one first, then the error.
+    let mut set = build(&[(0, None, Some(b"a"))], &[]);
+    set.extend_from_slice(&[0; 17]);
+    let results: Vec<_> = RecordSet::new(&set).collect();
+    assert!(matches!(results[0], Ok(Batch::V2(_))));
+    assert_eq!(results[1], Err(Error::InvalidLength));
+}
+
 /// A magic-0 then a magic-1 message, built by hand from the pre-0.11 format.
 fn legacy_set() -> Vec<u8> {
     let mut out = Vec::new();

@@ -4,16 +4,15 @@
 mod config;
 mod plan;
 
-use embassy_net::tcp::TcpSocket;
 use embassy_time::Instant;
-use heapless::Vec;
 use microkafka_core::balancer::Balancer;
 use microkafka_core::client::MetadataCache;
-use microkafka_core::producer::Accumulator;
+use microkafka_core::producer::{Accumulator, PartitionSequence, ProducerIdAndEpoch};
 
 pub use config::{ProducerConfig, Record, RequiredAcks};
 
 use crate::cluster::{Cluster, ClusterConfig};
+use crate::connection::BrokerSocket;
 use crate::error::Result;
 use crate::resolve::Resolve;
 use plan::{Goal, Run};
@@ -81,10 +80,13 @@ pub(crate) struct State<'a, B, const SLOTS: usize, const PARTITIONS: usize> {
     batches: Accumulator<'a, SLOTS>,
     balancer: B,
     config: ProducerConfig<'a>,
-    /// Producer id and epoch, once InitProducerId answered (idempotence).
-    producer_id: Option<(i64, i16)>,
-    /// Next sequence number per partition (idempotence).
-    sequences: Vec<(i32, i32), PARTITIONS>,
+    /// Producer id and epoch, once InitProducerId answered (idempotence;
+    /// `None` again when a new id is needed).
+    producer: Option<ProducerIdAndEpoch>,
+    /// Each partition's sequence numbers (idempotence), by partition id:
+    /// a topic's ids are 0 to its partition count, which metadata bounds
+    /// by `PARTITIONS`.
+    sequences: [PartitionSequence; PARTITIONS],
     /// Unix time minus the monotonic clock, in ms, once set.
     clock_offset_ms: Option<i64>,
     random: u32,
@@ -102,14 +104,15 @@ impl<
     > Producer<'a, R, B, CONNS, SLOTS, PARTITIONS, BROKERS>
 {
     /// A producer over `sockets` (created by the caller with their buffers,
-    /// unconnected), resolving broker names with `resolver`, batching in
+    /// unconnected: `TcpSocket`s, or with the `tls` feature `&mut TlsSocket`s
+    /// for `with_security`), resolving broker names with `resolver`, batching in
     /// `batch_buffer` and reading answers into `response_buffer`. Nothing
     /// is sent until the first record.
     ///
     /// Errors: [`ErrorKind::Protocol`](crate::ErrorKind::Protocol) when a slot of `batch_buffer` cannot
     /// hold a batch header, or `CONNS` is zero.
-    pub fn new(
-        sockets: [TcpSocket<'a>; CONNS],
+    pub fn new<S: Into<BrokerSocket<'a>>>(
+        sockets: [S; CONNS],
         resolver: R,
         balancer: B,
         batch_buffer: &'a mut [u8],
@@ -137,13 +140,24 @@ impl<
                 batches,
                 balancer,
                 config,
-                producer_id: None,
-                sequences: Vec::new(),
+                producer: None,
+                sequences: [PartitionSequence::new(); PARTITIONS],
                 clock_offset_ms: None,
                 random: (Instant::now().as_ticks() as u32) | 1,
                 stats: ProducerStats::default(),
             },
         })
+    }
+
+    /// Secures every broker connection with TLS and/or SASL (`tls`, `sasl`
+    /// features): TCP, TLS handshake, ApiVersions, SASL, then requests.
+    /// With TLS the sockets given must be `TlsSocket`s.
+    ///
+    /// Errors: TLS options with plain sockets, or TLS sockets without them.
+    #[cfg(any(feature = "tls", feature = "sasl"))]
+    pub fn with_security(mut self, security: crate::Security<'a>) -> Result<Self> {
+        self.cluster.set_security(security)?;
+        Ok(self)
     }
 
     /// The configuration.
@@ -170,7 +184,11 @@ impl<
     /// SNTP, an RTC...): records without a timestamp get `unix_ms` plus the
     /// time elapsed since. Until it is set they carry -1 (no timestamp; a
     /// broker with `LogAppendTime` stamps them itself).
+    /// With the `tls` feature it also sets the clock TLS checks certificate
+    /// validity with (`tls::set_unix_time`).
     pub fn set_unix_time(&mut self, unix_ms: i64) {
+        #[cfg(feature = "tls")]
+        crate::tls::set_unix_time(unix_ms);
         self.state.clock_offset_ms = Some(unix_ms - Instant::now().as_millis() as i64);
     }
 

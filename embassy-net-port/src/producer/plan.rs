@@ -2,11 +2,14 @@
 //! record (choosing its partition, fetching metadata first when needed),
 //! then send the batches that are due, each until acknowledged or given up:
 //! leader connection, producer id, Produce, answer, and on failure the
-//! recovery (metadata refresh, new producer id) and a backoff.
+//! recovery core's idempotent producer policy decides
+//! ([`ProduceRecovery`]: the same leader again, a metadata refresh first,
+//! a new epoch, or give up; the same decision the tokio Writer makes) and
+//! a backoff.
 
 use embassy_time::{Duration, Instant};
 use microkafka_core::balancer::{Balancer, MessageRef};
-use microkafka_core::producer::{Appended, ProduceErrorAction};
+use microkafka_core::producer::{Appended, PartitionSequence, ProduceRecovery, ProducerIdAndEpoch};
 use microkafka_core::protocol::fixed::{self, InitProducerIdV0, ProducedV3};
 use microkafka_core::protocol::frame::extend_frame;
 use microkafka_core::protocol::ApiKey;
@@ -16,9 +19,9 @@ use microkafka_core::ErrorCode;
 
 use super::{Record, RequiredAcks, State};
 use crate::cluster::Cluster;
-use crate::drive::{Io, Plan, Progress, Step};
 use crate::error::{Error, ErrorKind, Failed, Fallible};
 use crate::fmt::{debug, warning};
+use crate::plan::{Io, Plan, Progress, Step};
 use crate::resolve::Resolve;
 
 /// What a call to the producer is for.
@@ -32,33 +35,23 @@ pub(crate) enum Goal<'r> {
     FlushAll,
 }
 
-/// What to do after a failed attempt.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Recovery {
-    /// Refresh metadata (the leader moved or its broker is gone), then retry.
-    Refresh,
-    /// Retry after the backoff.
-    Retry,
-    /// Get a new producer id (the broker lost our sequence state), then retry.
-    NewProducerId,
-    /// Give up.
-    Fail,
-}
-
-fn recovery(e: &Error) -> Recovery {
+/// The decision for an attempt that got no answer to decide on (no
+/// leader, a lost connection, a timeout, a request that could not be
+/// written), or whose error is not a Produce answer (InitProducerId), as
+/// the tokio Writer decides it: a retriable failure refreshes metadata
+/// first (the leader may have moved), anything else (protocol, TLS, SASL:
+/// asking again does not help, and a storm of handshakes hurts) gives up.
+fn unanswered(e: &Error) -> ProduceRecovery {
+    // `Error::is_retriable` spelled out: as one match, it costs a firmware
+    // no call.
     match e.kind {
-        ErrorKind::Kafka(
-            ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
-            | ErrorCode::UNKNOWN_PRODUCER_ID
-            | ErrorCode::INVALID_PRODUCER_EPOCH,
-        ) => Recovery::NewProducerId,
-        ErrorKind::Kafka(code) => match ProduceErrorAction::classify(code) {
-            ProduceErrorAction::RefreshMetadata => Recovery::Refresh,
-            ProduceErrorAction::Retry => Recovery::Retry,
-            ProduceErrorAction::Done | ProduceErrorAction::Fail => Recovery::Fail,
-        },
-        ErrorKind::Protocol(_) => Recovery::Fail,
-        _ => Recovery::Refresh,
+        ErrorKind::Kafka(code) => ProduceRecovery::plain(code),
+        ErrorKind::Protocol(_) => ProduceRecovery::Fail,
+        #[cfg(feature = "tls")]
+        ErrorKind::Tls(_) => ProduceRecovery::Fail,
+        #[cfg(feature = "sasl")]
+        ErrorKind::Sasl(_) => ProduceRecovery::Fail,
+        _ => ProduceRecovery::RefreshMetadata,
     }
 }
 
@@ -319,7 +312,7 @@ impl<'s, 'a, 'r, B: Balancer, const SLOTS: usize, const PARTITIONS: usize>
             }
             return BatchStep::Again;
         };
-        if !self.idempotent() || self.p.producer_id.is_some() {
+        if !self.idempotent() || self.p.producer.is_some() {
             return BatchStep::Produce(conn);
         }
         let api = (ApiKey::InitProducerId, fixed::INIT_PRODUCER_ID);
@@ -368,7 +361,10 @@ impl<'s, 'a, 'r, B: Balancer, const SLOTS: usize, const PARTITIONS: usize>
                 return self.step(cluster, None);
             }
         };
-        let options = self.batch_options(partition);
+        let options = match self.stamp(batch) {
+            Ok(options) => options,
+            Err(e) => return Step::Done(Err(cluster.fail(e))),
+        };
         self.awaiting = Awaiting::Produce { conn };
         match self.p.batches.seal(batch.slot, options) {
             // The broker waits up to `timeout` for replicas: give it a moment more.
@@ -400,45 +396,66 @@ impl<'s, 'a, 'r, B: Balancer, const SLOTS: usize, const PARTITIONS: usize>
         };
         let node = cluster.conns.get(conn).map_or(-1, |c| c.node());
         let topic = self.p.config.topic;
-        let unanswered = self.p.config.acks == RequiredAcks::None;
+        let unanswered_acks = self.p.config.acks == RequiredAcks::None;
         // The answer's error code, and the producer id it carries.
         let answer = result.map(|len| -> Result<_, Error> {
-            if api == ApiKey::Produce && unanswered {
+            if api == ApiKey::Produce && unanswered_acks {
                 return Ok((ErrorCode::NONE, None));
             }
             let body = cluster.received(conn, len)?.body;
             if api == ApiKey::InitProducerId {
                 let answer = InitProducerIdV0::decode(body)?;
-                let pid = (answer.producer_id, answer.producer_epoch);
+                let pid = ProducerIdAndEpoch::new(answer.producer_id, answer.producer_epoch);
                 return Ok((answer.error_code, Some(pid)));
             }
             let answer = ProducedV3::decode(body, topic, batch.partition)?;
             Ok((answer.error_code, None))
         });
-        match answer {
+        let decision = match answer {
             Ok(Ok((ErrorCode::NONE, Some(pid)))) => {
-                debug!("microkafka: producer id {:?} epoch {:?}", pid.0, pid.1);
-                self.p.producer_id = Some(pid);
-                self.p.sequences.clear();
+                debug!("microkafka: producer id {:?} epoch {:?}", pid.id, pid.epoch);
+                self.p.producer = Some(pid);
                 return;
             }
-            Ok(Ok((ErrorCode::NONE, None))) => return self.delivered(batch),
-            // The broker has this batch already (our retry of a lost answer).
-            Ok(Ok((ErrorCode::DUPLICATE_SEQUENCE_NUMBER, None))) if self.idempotent() => {
-                return self.delivered(batch)
+            Ok(Ok((code, None))) => {
+                // Produce v3 carries no log start offset: core reads an
+                // UNKNOWN_PRODUCER_ID as the broker having lost the state.
+                let decision = match self.sent_sequence(batch) {
+                    Some(sequence) => {
+                        let base = sequence.last_base(batch.count);
+                        ProduceRecovery::idempotent(code, sequence.position(base), None)
+                    }
+                    None => ProduceRecovery::plain(code),
+                };
+                if decision.is_written() {
+                    return self.delivered(batch);
+                }
+                cluster.fail(ErrorKind::Kafka(code));
+                Some(decision)
             }
-            Ok(Ok((code, _))) => _ = cluster.fail(ErrorKind::Kafka(code)),
-            Ok(Err(e)) => _ = cluster.fail(e),
-            Err(Failed) => {}
-        }
+            // InitProducerId refused.
+            Ok(Ok((code, Some(_)))) => {
+                cluster.fail(ErrorKind::Kafka(code));
+                None
+            }
+            Ok(Err(e)) => {
+                cluster.fail(e);
+                None
+            }
+            Err(Failed) => None,
+        };
+        let decision = decision.unwrap_or_else(|| unanswered(&cluster.error));
         let partition = (api == ApiKey::Produce).then_some(batch.partition);
         cluster.error.add_context(Some(api), Some(node), partition);
-        self.failed_attempt(cluster, batch);
+        self.retry_or_fail(cluster, batch, decision);
     }
 
-    /// The batch is written: its slot is free, its sequence numbers used.
+    /// The batch is written: its slot is free, its sequence numbers
+    /// acknowledged.
     fn delivered(&mut self, batch: Batch) {
-        self.advance_sequence(batch.partition, batch.count);
+        if let Some(sequence) = self.sent_sequence(batch) {
+            sequence.acknowledged(sequence.last_base(batch.count), batch.count);
+        }
         let p = &mut *self.p;
         p.batches.release(batch.slot);
         p.stats.records = p.stats.records.wrapping_add(batch.count as u32);
@@ -446,26 +463,37 @@ impl<'s, 'a, 'r, B: Balancer, const SLOTS: usize, const PARTITIONS: usize>
         self.job = Job::Next;
     }
 
-    /// An attempt failed (the error is in the cluster's slot): recover and
-    /// back off, or give the batch up (its slot freed) after `max_attempts`
-    /// or a fatal error.
+    /// An attempt failed before an answer could be read (the error is in
+    /// the cluster's slot).
     fn failed_attempt<R: Resolve, const CONNS: usize, const BROKERS: usize>(
         &mut self,
         cluster: &mut Cluster<'_, R, CONNS, BROKERS, PARTITIONS>,
         batch: Batch,
     ) {
+        let decision = unanswered(&cluster.error);
+        self.retry_or_fail(cluster, batch, decision);
+    }
+
+    /// Acts on `decision` for a failed attempt (the error is in the
+    /// cluster's slot): recover and back off, or give the batch up (its
+    /// slot freed) when the decision says so or after `max_attempts`.
+    fn retry_or_fail<R: Resolve, const CONNS: usize, const BROKERS: usize>(
+        &mut self,
+        cluster: &mut Cluster<'_, R, CONNS, BROKERS, PARTITIONS>,
+        batch: Batch,
+        decision: ProduceRecovery,
+    ) {
         let attempt = batch.attempt + 1;
         let error = &cluster.error;
-        let recovery = recovery(error);
         let p = &mut *self.p;
-        if recovery == Recovery::Fail || attempt >= p.config.max_attempts.max(1) {
+        if !decision.is_retriable() || attempt >= p.config.max_attempts.max(1) {
             warning!("microkafka: batch given up: {:?}", error);
+            // Given up after it was sent: the broker may have it, so its
+            // sequence numbers are in doubt; the partition's next batch
+            // starts a new epoch.
+            self.bump(batch);
+            let p = &mut *self.p;
             p.batches.release(batch.slot);
-            // The broker may have written it: the next batch must not reuse
-            // its sequence numbers (it would be taken for a duplicate), so
-            // start over with a new producer id.
-            p.producer_id = None;
-            p.sequences.clear();
             p.stats.failed_records = p.stats.failed_records.wrapping_add(batch.count as u32);
             self.failed = true;
             self.job = Job::Next;
@@ -476,16 +504,15 @@ impl<'s, 'a, 'r, B: Balancer, const SLOTS: usize, const PARTITIONS: usize>
             attempt, error
         );
         p.stats.retries = p.stats.retries.wrapping_add(1);
-        match recovery {
-            Recovery::Refresh => {
+        match decision {
+            ProduceRecovery::RefreshMetadata => {
                 cluster.metadata.invalidate();
                 p.stats.metadata_refreshes = p.stats.metadata_refreshes.wrapping_add(1);
             }
-            Recovery::NewProducerId => {
-                p.producer_id = None;
-                p.sequences.clear();
-            }
-            Recovery::Retry | Recovery::Fail => {}
+            // A gap, or the broker lost the producer: a new epoch (or id),
+            // this batch numbered anew from 0 when it is sent again.
+            ProduceRecovery::BumpEpoch => self.bump(batch),
+            _ => {}
         }
         self.job = Job::Batch(Batch {
             attempt,
@@ -493,6 +520,19 @@ impl<'s, 'a, 'r, B: Balancer, const SLOTS: usize, const PARTITIONS: usize>
             ..batch
         });
         self.back_off(attempt);
+    }
+
+    /// The id and epoch `batch` was sent with can no longer be trusted:
+    /// the next epoch (or, the epoch exhausted, a new producer id through
+    /// InitProducerId). A batch never sent changes nothing. The producer
+    /// cannot have moved on since the batch was sent (one batch is in
+    /// flight, and only its answer changes the id), so the current id and
+    /// epoch are the ones it carried; were they not, one more epoch is
+    /// harmless.
+    fn bump(&mut self, batch: Batch) {
+        if self.sent_sequence(batch).is_some() {
+            self.p.producer = self.p.producer.and_then(ProducerIdAndEpoch::bumped);
+        }
     }
 
     /// Sleeps before retry number `attempt` (capped exponential, with jitter).
@@ -509,34 +549,50 @@ impl<'s, 'a, 'r, B: Balancer, const SLOTS: usize, const PARTITIONS: usize>
         self.p.config.idempotent && self.p.config.acks == RequiredAcks::All
     }
 
-    /// The producer id, epoch and base sequence `partition`'s batch carries.
-    fn batch_options(&self, partition: i32) -> BatchOptions {
+    /// The options `batch`'s next attempt is sealed with: for an idempotent
+    /// producer its id and epoch, and the batch's base sequence: numbered
+    /// when first sent under this id and epoch (from 0 again under a new
+    /// one), the same when sent again. The number is not kept here but is
+    /// the partition's last ([`PartitionSequence::last_base`]): a partition
+    /// has one batch in flight, sealed until acknowledged or given up, so
+    /// a `send` cancelled half-way sends it again with its number.
+    fn stamp(&mut self, batch: Batch) -> microkafka_core::Result<BatchOptions> {
         let mut options = BatchOptions::default();
-        if let (true, Some((id, epoch))) = (self.idempotent(), self.p.producer_id) {
-            options.producer_id = id;
-            options.producer_epoch = epoch;
-            options.base_sequence = self
-                .p
-                .sequences
-                .iter()
-                .find(|(p, _)| *p == partition)
-                .map_or(0, |(_, s)| *s);
-        }
-        options
+        let (true, Some(producer)) = (self.idempotent(), self.p.producer) else {
+            return Ok(options);
+        };
+        let resent = self.p.batches.is_sealed(batch.slot);
+        let sequence = self
+            .sequence(batch.partition)
+            .ok_or(microkafka_core::Error::TooLarge {
+                what: microkafka_core::Limit::Partitions,
+                size: PARTITIONS + 1,
+                limit: PARTITIONS,
+            })?;
+        options.base_sequence = if resent && sequence.producer() == Some(producer) {
+            sequence.last_base(batch.count)
+        } else {
+            sequence.assign(producer, batch.count)
+        };
+        options.producer_id = producer.id;
+        options.producer_epoch = producer.epoch;
+        Ok(options)
     }
 
-    fn advance_sequence(&mut self, partition: i32, count: i32) {
-        if !self.idempotent() {
-            return;
+    /// The sequence numbers `batch` was sent with, when it was sent
+    /// idempotently (sealed, by an idempotent producer).
+    fn sent_sequence(&mut self, batch: Batch) -> Option<&mut PartitionSequence> {
+        if !self.idempotent() || !self.p.batches.is_sealed(batch.slot) {
+            return None;
         }
-        // Sequence numbers wrap from i32::MAX to 0 (as the Java client's).
-        let next = |s: i32| ((i64::from(s) + i64::from(count)) % (i64::from(i32::MAX) + 1)) as i32;
-        let sequences = &mut self.p.sequences;
-        if let Some(entry) = sequences.iter_mut().find(|(p, _)| *p == partition) {
-            entry.1 = next(entry.1);
-        } else {
-            // The table holds PARTITIONS entries, as many as metadata allows.
-            let _ = sequences.push((partition, next(0)));
-        }
+        self.sequence(batch.partition)
+    }
+
+    /// `partition`'s sequence numbers; `None` past the `PARTITIONS` the
+    /// producer tracks (such a partition has no leader in its metadata,
+    /// so no batch of it is sent).
+    fn sequence(&mut self, partition: i32) -> Option<&mut PartitionSequence> {
+        // A negative id wraps past any table (`None`): no separate check.
+        self.p.sequences.get_mut(partition as usize)
     }
 }

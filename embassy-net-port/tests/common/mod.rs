@@ -87,12 +87,13 @@ impl Net {
             gateway: Some(BRIDGE_IP),
             dns_servers: Default::default(),
         });
-        let (stack, mut runner) = embassy_net::new(
-            DeviceEnd(self.cable.clone()),
-            config,
-            resources,
-            0x5eed_1234,
-        );
+        // A new seed per device: devices run one after another on the same
+        // relay must not reuse a local port whose connection the relay may
+        // still hold (the last one's reset can be lost with its stack).
+        static DEVICES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seed = 0x5eed_1234 + DEVICES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (stack, mut runner) =
+            embassy_net::new(DeviceEnd(self.cable.clone()), config, resources, seed);
         let run = async move {
             match select(runner.run(), body(stack)).await {
                 Either::First(never) => never,

@@ -61,19 +61,30 @@ fn millis(ms: i32) -> Duration {
 }
 
 impl Groups {
+    /// The group to work on, created if `create` and unknown:
+    /// `UNKNOWN_MEMBER_ID` when unknown and not created,
+    /// `COORDINATOR_NOT_AVAILABLE` when the coordinator holds all the groups
+    /// it may (see [`crate::Limits::max_groups`]).
     pub(super) fn cx<'g>(
         &'g mut self,
         group_id: &str,
         ids: &'g mut Ids,
         now: Instant,
         create: bool,
-    ) -> Option<Cx<'g>> {
+    ) -> Result<Cx<'g>, ErrorCode> {
         if create && !self.groups.contains_key(group_id) {
+            if !self.make_room(now) {
+                return Err(ErrorCode::COORDINATOR_NOT_AVAILABLE);
+            }
             self.groups
-                .insert(group_id.to_owned(), Group::new(group_id));
+                .insert(group_id.to_owned(), Group::new(group_id, now));
         }
-        let group = self.groups.get_mut(group_id)?;
-        Some(Cx {
+        let group = self
+            .groups
+            .get_mut(group_id)
+            .ok_or(ErrorCode::UNKNOWN_MEMBER_ID)?;
+        group.last_used = now;
+        Ok(Cx {
             group,
             limits: self.limits,
             replies: &mut self.replies,
@@ -110,12 +121,16 @@ impl Groups {
         if req.protocol_type.is_empty() || req.protocols.is_empty() {
             return fail(self, ErrorCode::INCONSISTENT_GROUP_PROTOCOL);
         }
+        let metadata: usize = req.protocols.iter().map(|(n, m)| n.len() + m.len()).sum();
+        if metadata > self.limits.max_metadata_bytes {
+            return fail(self, ErrorCode::INVALID_REQUEST);
+        }
         // A known member id for a group that does not exist is stale.
         let create = req.member_id.is_empty();
-        let Some(mut cx) = self.cx(req.group_id, ids, now, create) else {
-            return fail(self, ErrorCode::UNKNOWN_MEMBER_ID);
-        };
-        cx.join(req, reply);
+        match self.cx(req.group_id, ids, now, create) {
+            Ok(mut cx) => cx.join(req, reply),
+            Err(error) => fail(self, error),
+        }
     }
 
     /// Handles a SyncGroup; the answer is queued for `reply`.
@@ -126,12 +141,19 @@ impl Groups {
         ids: &mut Ids,
         now: Instant,
     ) {
+        let oversized = req
+            .assignments
+            .iter()
+            .any(|(_, a)| a.len() > self.limits.max_metadata_bytes);
+        if oversized {
+            let error = SyncResult::error(ErrorCode::INVALID_REQUEST);
+            return self.replies.push((reply, GroupReply::Sync(error)));
+        }
         match self.cx(req.group_id, ids, now, false) {
-            Some(mut cx) => cx.sync(req, reply),
-            None => self.replies.push((
-                reply,
-                GroupReply::Sync(SyncResult::error(ErrorCode::UNKNOWN_MEMBER_ID)),
-            )),
+            Ok(mut cx) => cx.sync(req, reply),
+            Err(error) => self
+                .replies
+                .push((reply, GroupReply::Sync(SyncResult::error(error)))),
         }
     }
 
@@ -146,13 +168,15 @@ impl Groups {
         now: Instant,
     ) -> ErrorCode {
         match self.cx(group_id, ids, now, false) {
-            Some(mut cx) => cx.heartbeat(generation, member_id, instance_id),
-            None => ErrorCode::UNKNOWN_MEMBER_ID,
+            Ok(mut cx) => cx.heartbeat(generation, member_id, instance_id),
+            Err(error) => error,
         }
     }
 
-    /// Handles a LeaveGroup: one error per member, in order (`Err` for the
-    /// whole request when the group is unknown).
+    /// Handles a LeaveGroup: one error per member, in order. Kafka answers
+    /// each member of an unknown group `UNKNOWN_MEMBER_ID`, the request
+    /// itself without error (from v3; before, the one member's error is the
+    /// request's).
     pub(crate) fn leave(
         &mut self,
         group_id: &str,
@@ -160,10 +184,13 @@ impl Groups {
         ids: &mut Ids,
         now: Instant,
     ) -> Result<Vec<ErrorCode>, ErrorCode> {
-        let mut cx = self
-            .cx(group_id, ids, now, false)
-            .ok_or(ErrorCode::UNKNOWN_MEMBER_ID)?;
-        Ok(members.iter().map(|m| cx.leave(m)).collect())
+        match self.cx(group_id, ids, now, false) {
+            Ok(mut cx) => Ok(members.iter().map(|m| cx.leave(m)).collect()),
+            Err(ErrorCode::UNKNOWN_MEMBER_ID) => {
+                Ok(vec![ErrorCode::UNKNOWN_MEMBER_ID; members.len()])
+            }
+            Err(error) => Err(error),
+        }
     }
 }
 
@@ -261,6 +288,15 @@ impl Cx<'_> {
     }
 
     fn join_new(&mut self, req: &JoinRequest<'_>, reply: ReplyTo) {
+        let replacing = req
+            .instance_id
+            .is_some_and(|i| self.group.statics.contains_key(i));
+        let size = self.group.members.len() + self.group.pending.len();
+        if !replacing && size >= self.limits.max_members {
+            // Kafka's group.max.size.
+            let result = JoinResult::error(ErrorCode::GROUP_MAX_SIZE_REACHED, req.member_id);
+            return self.reply_join(reply, result);
+        }
         if let Some(instance) = req.instance_id {
             let id = self.ids.member_id(instance);
             if let Some(old) = self.group.statics.get(instance).cloned() {
@@ -404,12 +440,17 @@ impl Cx<'_> {
     /// Starts a rebalance: members must rejoin within the rebalance timeout.
     fn prepare_rebalance(&mut self) {
         if self.group.state == GroupState::CompletingRebalance {
-            // Members waiting for an assignment of this generation will not get one.
+            // Members waiting for an assignment of this generation will not
+            // get one; every assignment is reset (Kafka's
+            // resetAndPropagateAssignmentWithError).
             let waiting: Vec<ReplyTo> = self
                 .group
                 .members
                 .iter_mut()
-                .filter_map(|m| m.awaiting_sync.take())
+                .filter_map(|m| {
+                    m.assignment.clear();
+                    m.awaiting_sync.take()
+                })
                 .collect();
             for to in waiting {
                 self.reply_sync(to, SyncResult::error(ErrorCode::REBALANCE_IN_PROGRESS));
@@ -461,9 +502,11 @@ impl Cx<'_> {
         }
         g.generation += 1;
         if g.members.is_empty() {
+            // The protocol type stays (Kafka's initNextGeneration clears only
+            // the protocol name): an emptied consumer group is still listed
+            // and described as a consumer group, not a "simple" one.
             g.state = GroupState::Empty;
             g.protocol = None;
-            g.protocol_type = None;
             g.leader = None;
             g.deadline = None;
             return;
@@ -484,8 +527,9 @@ impl Cx<'_> {
             .members
             .iter_mut()
             .filter_map(|m| {
+                // The assignment of the last generation stays until the
+                // leader sends the next (DescribeGroups shows it, as Kafka's).
                 m.heartbeat_deadline = now + m.session_timeout;
-                m.assignment.clear();
                 m.awaiting_join.take().map(|to| (m.id.clone(), to))
             })
             .collect();

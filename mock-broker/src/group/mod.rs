@@ -14,6 +14,7 @@
 //! generation and member checks, a leader chosen among the members and sent
 //! their metadata, and static membership (`group.instance.id`) with fencing.
 
+mod admin;
 mod membership;
 mod offsets;
 
@@ -109,10 +110,17 @@ pub(crate) struct Group {
     /// Set while an empty group waits `group.initial.rebalance.delay.ms`.
     initial_delay: bool,
     pub(crate) offsets: BTreeMap<(String, i32), Committed>,
+    /// Offsets committed in open transactions (TxnOffsetCommit), by
+    /// producer id: stored when the transaction commits, dropped when it
+    /// aborts.
+    pub(crate) pending_txn: BTreeMap<i64, BTreeMap<(String, i32), Committed>>,
+    /// The last request that named the group: an empty group expires
+    /// `offsets_retention` after it, offsets and all.
+    last_used: Instant,
 }
 
 impl Group {
-    fn new(id: &str) -> Self {
+    fn new(id: &str, now: Instant) -> Self {
         Group {
             id: id.to_owned(),
             state: GroupState::Empty,
@@ -126,7 +134,15 @@ impl Group {
             deadline: None,
             initial_delay: false,
             offsets: BTreeMap::new(),
+            pending_txn: BTreeMap::new(),
+            last_used: now,
         }
+    }
+
+    /// When an empty group (and its offsets) expires; `None` while it has members.
+    fn expires_at(&self, retention: Duration) -> Option<Instant> {
+        (self.state == GroupState::Empty && self.members.is_empty() && self.pending_txn.is_empty())
+            .then(|| self.last_used + retention)
     }
 
     pub(crate) fn member(&self, id: &str) -> Option<&Member> {
@@ -198,6 +214,29 @@ pub(crate) struct GroupLimits {
     pub(crate) min_session_timeout: Duration,
     pub(crate) max_session_timeout: Duration,
     pub(crate) initial_rebalance_delay: Duration,
+    /// Groups held at most (see [`crate::Limits::max_groups`]).
+    pub(crate) max_groups: usize,
+    /// Members (and pending member ids) of one group (`group.max.size`).
+    pub(crate) max_members: usize,
+    /// Bytes of a member's protocol metadata, and of one assignment.
+    pub(crate) max_metadata_bytes: usize,
+    /// How long an empty group keeps its offsets (`offsets.retention.minutes`).
+    pub(crate) offsets_retention: Duration,
+}
+
+impl GroupLimits {
+    /// The coordinator's limits from the broker's configuration.
+    pub(crate) fn of(config: &crate::Config) -> Self {
+        GroupLimits {
+            min_session_timeout: config.group_min_session_timeout,
+            max_session_timeout: config.group_max_session_timeout,
+            initial_rebalance_delay: config.group_initial_rebalance_delay,
+            max_groups: config.limits.max_groups,
+            max_members: config.limits.max_members_per_group,
+            max_metadata_bytes: config.limits.max_member_metadata_bytes,
+            offsets_retention: config.limits.offsets_retention,
+        }
+    }
 }
 
 /// Every group of the cluster.
@@ -244,8 +283,37 @@ impl Groups {
                     .into_iter()
                     .chain(g.pending.values().copied())
                     .chain(members)
+                    .chain(g.expires_at(self.limits.offsets_retention))
             })
             .min()
+    }
+
+    /// Makes room for a group about to be created: drops expired empty
+    /// groups, then, at the limit, the longest-unused empty one. False when
+    /// every group is in use (the caller answers `COORDINATOR_NOT_AVAILABLE`).
+    fn make_room(&mut self, now: Instant) -> bool {
+        let retention = self.limits.offsets_retention;
+        if self.groups.len() < self.limits.max_groups {
+            return true;
+        }
+        self.groups
+            .retain(|_, g| g.expires_at(retention).is_none_or(|at| at > now));
+        if self.groups.len() < self.limits.max_groups {
+            return true;
+        }
+        let oldest = self
+            .groups
+            .values()
+            .filter(|g| g.expires_at(retention).is_some())
+            .min_by_key(|g| g.last_used)
+            .map(|g| g.id.clone());
+        match oldest {
+            Some(id) => {
+                self.groups.remove(&id);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Applies every deadline that has passed: expired sessions leave their
@@ -266,12 +334,19 @@ impl Groups {
             };
             cx.expire();
         }
+        // Empty groups past offsets retention go, with their offsets (Kafka's
+        // offset expiration, then the removal of the empty group).
+        let retention = limits.offsets_retention;
+        groups.retain(|_, g| g.expires_at(retention).is_none_or(|at| at > now));
     }
 
     /// Removes committed offsets of a deleted topic from every group.
     pub(crate) fn forget_topic(&mut self, topic: &str) {
         for g in self.groups.values_mut() {
             g.offsets.retain(|(t, _), _| t != topic);
+            for pending in g.pending_txn.values_mut() {
+                pending.retain(|(t, _), _| t != topic);
+            }
         }
     }
 }

@@ -15,8 +15,8 @@ pub(crate) struct Committed {
     pub(crate) metadata: Option<String>,
 }
 
-/// Who commits: a group member of a generation, or (generation -1 and no
-/// member id, or OffsetCommit v0) a client outside any group.
+/// Who commits: a group member of a generation, or (generation -1, or
+/// OffsetCommit v0) a client outside any group.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Commit<'a> {
     pub(crate) group_id: &'a str,
@@ -29,32 +29,29 @@ pub(crate) struct Commit<'a> {
 const MAX_METADATA: usize = 4096;
 
 impl Groups {
-    /// Checks whether `commit` may store offsets now; `Ok` creates the group
-    /// when a client outside any group commits to an unknown one.
+    /// Checks whether `commit` may store offsets now, in the order of Kafka
+    /// 4.x's group coordinator (`OffsetMetadataManager.validateOffsetCommit`):
+    /// generation -1 commits outside any group (creating it when unknown,
+    /// whatever the member id, an empty group id included), and is accepted
+    /// while the group is empty; otherwise an unknown group is
+    /// `GROUP_ID_NOT_FOUND` (the caller answers `ILLEGAL_GENERATION` before
+    /// OffsetCommit v9), then the member and generation checks apply.
     pub(crate) fn check_commit(
         &mut self,
         commit: &Commit<'_>,
         ids: &mut Ids,
         now: Instant,
     ) -> Result<(), ErrorCode> {
-        if commit.group_id.is_empty() {
-            return Err(ErrorCode::INVALID_GROUP_ID);
-        }
-        let simple = commit.generation < 0 && commit.member_id.is_empty();
-        let cx = self.cx(commit.group_id, ids, now, simple);
-        let Some(cx) = cx else {
-            return Err(ErrorCode::UNKNOWN_MEMBER_ID);
+        let simple = commit.generation < 0;
+        let cx = match self.cx(commit.group_id, ids, now, simple) {
+            Err(ErrorCode::UNKNOWN_MEMBER_ID) => return Err(ErrorCode::GROUP_ID_NOT_FOUND),
+            other => other?,
         };
         if cx.fenced(commit.member_id, commit.instance_id) {
             return Err(ErrorCode::FENCED_INSTANCE_ID);
         }
-        if simple {
-            // Offsets of a group with live members belong to its members.
-            return if cx.group.state == GroupState::Empty {
-                Ok(())
-            } else {
-                Err(ErrorCode::UNKNOWN_MEMBER_ID)
-            };
+        if simple && cx.group.state == GroupState::Empty {
+            return Ok(());
         }
         if let Some(error) =
             cx.check_member(commit.member_id, commit.instance_id, commit.generation)
@@ -90,6 +87,57 @@ impl Groups {
             .offsets
             .insert((topic.to_owned(), partition), committed);
         ErrorCode::NONE
+    }
+
+    /// Stores one offset committed in producer `producer_id`'s open
+    /// transaction (after [`check_commit`](Self::check_commit) said yes):
+    /// pending until the transaction ends.
+    pub(crate) fn store_txn_offset(
+        &mut self,
+        group_id: &str,
+        producer_id: i64,
+        topic: &str,
+        partition: i32,
+        committed: Committed,
+    ) -> ErrorCode {
+        if committed
+            .metadata
+            .as_ref()
+            .is_some_and(|m| m.len() > MAX_METADATA)
+        {
+            return ErrorCode::OFFSET_METADATA_TOO_LARGE;
+        }
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return ErrorCode::UNKNOWN_MEMBER_ID;
+        };
+        group
+            .pending_txn
+            .entry(producer_id)
+            .or_default()
+            .insert((topic.to_owned(), partition), committed);
+        ErrorCode::NONE
+    }
+
+    /// Producer `producer_id`'s transaction ended: its pending offsets are
+    /// committed, or dropped.
+    pub(crate) fn complete_txn(&mut self, group_id: &str, producer_id: i64, commit: bool) {
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return;
+        };
+        if let Some(pending) = group.pending_txn.remove(&producer_id) {
+            if commit {
+                group.offsets.extend(pending);
+            }
+        }
+    }
+
+    /// True while an open transaction has an offset for this partition.
+    pub(crate) fn has_pending(&self, group_id: &str, topic: &str, partition: i32) -> bool {
+        self.groups.get(group_id).is_some_and(|g| {
+            g.pending_txn
+                .values()
+                .any(|p| p.contains_key(&(topic.to_owned(), partition)))
+        })
     }
 
     /// The committed offset of one partition, if any.

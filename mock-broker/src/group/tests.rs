@@ -23,6 +23,7 @@ impl Harness {
                 min_session_timeout: Duration::from_millis(1),
                 max_session_timeout: Duration::from_secs(300),
                 initial_rebalance_delay: Duration::ZERO,
+                ..GroupLimits::of(&crate::Config::default())
             }),
             ids: Ids::new(Some(7)),
             now: Instant::now(),
@@ -295,9 +296,14 @@ fn leaving_rebalances_the_rest() {
         ),
         Ok(vec![ErrorCode::UNKNOWN_MEMBER_ID])
     );
+    // An unknown group: each member is unknown, the request itself fine (as Kafka).
+    let nobody = [LeaveMember {
+        member_id: "m",
+        instance_id: None,
+    }];
     assert_eq!(
-        h.groups.leave("nope", &[], &mut h.ids, h.now),
-        Err(ErrorCode::UNKNOWN_MEMBER_ID)
+        h.groups.leave("nope", &nobody, &mut h.ids, h.now),
+        Ok(vec![ErrorCode::UNKNOWN_MEMBER_ID])
     );
 }
 
@@ -507,4 +513,88 @@ fn initial_rebalance_delay_waits_for_more_members() {
         assert_eq!(r.generation, 1, "one rebalance for both");
     }
     assert!(h.groups.poll_timeout().is_some());
+}
+
+/// A harness whose coordinator has small limits.
+fn limited(max_groups: usize, max_members: usize, max_metadata: usize) -> Harness {
+    let mut h = Harness::new();
+    h.groups.limits.max_groups = max_groups;
+    h.groups.limits.max_members = max_members;
+    h.groups.limits.max_metadata_bytes = max_metadata;
+    h.groups.limits.offsets_retention = Duration::from_secs(60);
+    h
+}
+
+#[test]
+fn members_past_group_max_size_are_refused() {
+    let mut h = limited(10, 2, 1 << 20);
+    let (s1, _) = h.join_new(b"m");
+    let _ = h.join_reply(s1);
+    let first = h.join("", None, b"m");
+    assert_eq!(h.join_reply(first).error, ErrorCode::MEMBER_ID_REQUIRED);
+    // Two places taken (a member and a pending id): the third is refused, and
+    // a flood of them leaves no state behind.
+    for _ in 0..1000 {
+        let seq = h.join("", None, b"m");
+        assert_eq!(h.join_reply(seq).error, ErrorCode::GROUP_MAX_SIZE_REACHED);
+    }
+    let g = h.groups.get("g").unwrap();
+    assert_eq!(g.members.len() + g.pending.len(), 2);
+}
+
+#[test]
+fn oversized_member_metadata_and_assignments_are_invalid() {
+    let mut h = limited(10, 10, 64);
+    let seq = h.join("", None, &[0; 100]);
+    assert_eq!(h.join_reply(seq).error, ErrorCode::INVALID_REQUEST);
+    assert!(h.groups.get("g").is_none(), "nothing created");
+    let (seq, a) = h.join_new(b"m");
+    let r = h.join_reply(seq);
+    let big = [0u8; 65];
+    let s = h.sync(&a, r.generation, &[(&a, &big)]);
+    let replies = h.replies();
+    assert!(
+        matches!(&replies[..], [(q, GroupReply::Sync(r))] if *q == s && r.error == ErrorCode::INVALID_REQUEST),
+        "{replies:?}"
+    );
+}
+
+#[test]
+fn groups_are_bounded_and_empty_ones_expire() {
+    let mut h = limited(2, 10, 1 << 20);
+    let commit = |h: &mut Harness, group: &'static str| {
+        let c = Commit {
+            group_id: group,
+            generation: -1,
+            member_id: "",
+            instance_id: None,
+        };
+        h.groups.check_commit(&c, &mut h.ids, h.now)
+    };
+    assert_eq!(commit(&mut h, "a"), Ok(()));
+    h.now += Duration::from_secs(1);
+    assert_eq!(commit(&mut h, "b"), Ok(()));
+    // A third group evicts the longest-unused empty one ("a").
+    assert_eq!(commit(&mut h, "c"), Ok(()));
+    assert!(h.groups.get("a").is_none());
+    assert!(h.groups.get("b").is_some() && h.groups.get("c").is_some());
+    // With every group in use (members), a new one is refused.
+    let mut h = limited(1, 10, 1 << 20);
+    let (seq, _) = h.join_new(b"m");
+    assert_eq!(h.join_reply(seq).error, ErrorCode::NONE);
+    assert_eq!(
+        commit(&mut h, "other"),
+        Err(ErrorCode::COORDINATOR_NOT_AVAILABLE)
+    );
+    // An empty group expires after offsets retention, offsets and all.
+    let mut h = limited(10, 10, 1 << 20);
+    assert_eq!(commit(&mut h, "old"), Ok(()));
+    assert!(
+        h.groups.poll_timeout().is_some(),
+        "the timer will come back"
+    );
+    h.advance(59_000);
+    assert!(h.groups.get("old").is_some());
+    h.advance(2_000);
+    assert!(h.groups.get("old").is_none());
 }

@@ -23,10 +23,35 @@ fn ranges(kafka4: bool) -> Vec<ApiVersion> {
         .collect()
 }
 
-pub(crate) fn handle(cx: &mut Cx<'_>, _req: ApiVersionsRequest<'_>) -> Answer {
-    let keys = ranges(cx.cluster.config.kafka4);
+/// Kafka's rule for `client_software_name` and `client_software_version`
+/// (v3+): letters, digits, `-` and `.`, starting and ending with a letter or
+/// digit (`ApiVersionsRequest.isValid`).
+fn valid_software_string(s: &str) -> bool {
+    let b = s.as_bytes();
+    let edge = |c: &u8| c.is_ascii_alphanumeric();
+    b.first().is_some_and(edge)
+        && b.last().is_some_and(edge)
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.'))
+}
+
+pub(crate) fn handle(cx: &mut Cx<'_>, req: ApiVersionsRequest<'_>) -> Answer {
+    // Kafka answers an invalid client software name or version with
+    // INVALID_REQUEST and no ranges (the connection stays open).
+    let invalid = cx.version >= 3
+        && !(valid_software_string(req.client_software_name)
+            && valid_software_string(req.client_software_version));
+    let error = cx
+        .forced
+        .or(invalid.then_some(ErrorCode::INVALID_REQUEST))
+        .unwrap_or(ErrorCode::NONE);
+    let keys = if invalid {
+        Vec::new()
+    } else {
+        ranges(cx.cluster.config.kafka4)
+    };
     let body = ApiVersionsResponse {
-        error_code: cx.forced.unwrap_or(ErrorCode::NONE),
+        error_code: error,
         api_keys: Array::new(&keys),
         ..Default::default()
     };

@@ -20,9 +20,7 @@ fn find<'c>(cx: &'c Cx<'_>, key: &str, key_type: i8) -> (ErrorCode, i32, &'c str
     if !matches!(key_type, GROUP | TRANSACTION) {
         return (ErrorCode::INVALID_REQUEST, -1, "", -1);
     }
-    if key.is_empty() && key_type == GROUP {
-        return (ErrorCode::INVALID_GROUP_ID, -1, "", -1);
-    }
+    // Kafka 4.x locates even an empty group id (its group APIs refuse it later).
     match cx
         .cluster
         .coordinator_for(key)
@@ -38,7 +36,8 @@ pub(crate) fn handle(cx: &mut Cx<'_>, req: FindCoordinatorRequest<'_>) -> Answer
         let (error, node_id, host, port) = find(cx, req.key, req.key_type);
         let body = FindCoordinatorResponse {
             error_code: error,
-            error_message: error.is_err().then(|| error.name()),
+            // Kafka's text for no error is "NONE" here (v1-3).
+            error_message: Some(error.name()),
             node_id,
             host,
             port,
@@ -57,7 +56,8 @@ pub(crate) fn handle(cx: &mut Cx<'_>, req: FindCoordinatorRequest<'_>) -> Answer
                 host,
                 port,
                 error_code: error,
-                error_message: error.is_err().then(|| error.name()),
+                // ... and "" (v4+).
+                error_message: Some(if error.is_err() { error.name() } else { "" }),
             }
         })
         .collect();

@@ -13,13 +13,19 @@
 //!   not in use, as a Kafka broker without session slots does.
 //! - Data is served in the format it was stored in: no down-conversion of
 //!   magic-2 batches for v0-3 consumers.
+//! - `read_committed` (v4+): batches below the last stable offset (the
+//!   first offset of the oldest open transaction) only, with the aborted
+//!   transactions that overlap what was read; every answer carries the
+//!   last stable offset.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
+use microkafka_core::consumer::next_fetch_offset;
 use microkafka_core::protocol::frame::decode_request_body;
 use microkafka_core::protocol::messages::{
-    FetchLeaderIdAndEpoch, FetchNodeEndpoint, FetchPartitionData, FetchRequest, FetchResponse,
-    FetchableTopicResponse,
+    FetchAbortedTransaction, FetchLeaderIdAndEpoch, FetchNodeEndpoint, FetchPartitionData,
+    FetchRequest, FetchResponse, FetchableTopicResponse,
 };
 use microkafka_core::protocol::{ApiKey, RequestHeader};
 use microkafka_core::wire::{Array, Reader, Uuid};
@@ -38,6 +44,29 @@ pub(crate) fn handle_frame(
         Ok(req) => handle(cx, &req),
         Err(_) => Answer::Close(None),
     }
+}
+
+/// The partitions a Fetch frame body asks for (what a parked fetch waits on).
+pub(crate) fn interest(cluster: &crate::cluster::Cluster, frame: &[u8]) -> Vec<(String, i32)> {
+    let mut r = Reader::new(frame);
+    let Ok(header) = RequestHeader::decode(&mut r) else {
+        return Vec::new();
+    };
+    let Ok(req) = decode_request_body::<FetchRequest<'_>>(&header, &mut r) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for t in req.topics.iter() {
+        let name = if header.api_version >= 13 {
+            cluster.topics.name_of(t.topic_id).map(str::to_owned)
+        } else {
+            Some(t.topic.to_owned())
+        };
+        if let Some(name) = name {
+            out.extend(t.partitions.iter().map(|p| (name.clone(), p.partition)));
+        }
+    }
+    out
 }
 
 /// One requested topic: its partitions end at `end` in the partition list.
@@ -64,9 +93,12 @@ struct Wanted {
 struct Served<'a> {
     error: ErrorCode,
     high_watermark: i64,
+    last_stable: i64,
     log_start: i64,
     records: &'a [u8],
     leader: Option<(i32, i32)>,
+    /// read_committed: the aborted transactions overlapping what was read.
+    aborted: Vec<FetchAbortedTransaction>,
 }
 
 impl Served<'_> {
@@ -74,9 +106,11 @@ impl Served<'_> {
         Served {
             error,
             high_watermark: -1,
+            last_stable: -1,
             log_start: -1,
             records: &[],
             leader: None,
+            aborted: Vec::new(),
         }
     }
 }
@@ -87,13 +121,20 @@ fn handle(cx: &mut Cx<'_>, req: &FetchRequest<'_>) -> Answer {
     // Pass 1, mutable: resolve topics, take partition faults.
     let mut wanted: Vec<Wanted> = Vec::new();
     let mut topic_ends = Vec::new();
+    // A partition named twice is served once (Kafka keeps fetch data in a map
+    // keyed by partition): repeats cannot multiply the response.
+    let mut seen: HashSet<(&str, Uuid, i32)> = HashSet::new();
     for t in req.topics.iter() {
         let name = if by_id {
             cx.cluster.topics.name_of(t.topic_id).map(str::to_owned)
         } else {
             Some(t.topic.to_owned())
         };
+        let first = wanted.len();
         for p in t.partitions.iter() {
+            if !seen.insert((t.topic, t.topic_id, p.partition)) {
+                continue;
+            }
             let error = match &name {
                 _ if session_unknown => Some(ErrorCode::FETCH_SESSION_ID_NOT_FOUND),
                 None => Some(ErrorCode::UNKNOWN_TOPIC_ID),
@@ -107,6 +148,9 @@ fn handle(cx: &mut Cx<'_>, req: &FetchRequest<'_>) -> Answer {
                 error,
             });
         }
+        if wanted.len() == first && !t.partitions.is_empty() {
+            continue; // every partition of it was a repeat
+        }
         topic_ends.push(TopicWanted {
             end: wanted.len(),
             name,
@@ -115,11 +159,16 @@ fn handle(cx: &mut Cx<'_>, req: &FetchRequest<'_>) -> Answer {
         });
     }
     // Pass 2, shared: read the logs.
+    let read_committed = cx.version >= 4 && req.isolation_level == 1;
     let cluster = &*cx.cluster;
+    // The broker's fetch.max.bytes bounds every response, v0-2 included
+    // (they have no request-wide limit: repeats of a partition once made a
+    // 6 KB request answer 105 MB).
+    let broker_max = cluster.config.limits.fetch_max_bytes;
     let mut remaining = if cx.version >= 3 {
-        usize::try_from(req.max_bytes).unwrap_or(0)
+        usize::try_from(req.max_bytes).unwrap_or(0).min(broker_max)
     } else {
-        usize::MAX
+        broker_max
     };
     let mut total = 0usize;
     let mut any_error = session_unknown;
@@ -145,22 +194,37 @@ fn handle(cx: &mut Cx<'_>, req: &FetchRequest<'_>) -> Answer {
                     Some(p) => {
                         let (log_start, end) = (p.log.log_start(), p.log.end_offset());
                         if w.offset < log_start || w.offset > end {
-                            Served {
-                                high_watermark: end,
-                                log_start,
-                                ..Served::error(ErrorCode::OFFSET_OUT_OF_RANGE)
-                            }
+                            // Kafka sends no offsets with this error (-1 each).
+                            Served::error(ErrorCode::OFFSET_OUT_OF_RANGE)
                         } else {
-                            let records =
-                                p.log.read(w.offset, w.max_bytes.min(remaining), total == 0);
+                            // read_committed reads below the last stable offset only.
+                            let stable = p.last_stable_offset();
+                            let limit = if read_committed { stable } else { i64::MAX };
+                            let max = w.max_bytes.min(remaining);
+                            let records = p.log.read_below(w.offset, max, total == 0, limit);
                             total += records.len();
                             remaining = remaining.saturating_sub(records.len());
+                            let aborted = if read_committed {
+                                let upper = next_fetch_offset(records, w.offset)
+                                    .map_or(w.offset, |(next, _)| next);
+                                p.aborted_between(w.offset, upper)
+                                    .into_iter()
+                                    .map(|(producer_id, first_offset)| FetchAbortedTransaction {
+                                        producer_id,
+                                        first_offset,
+                                    })
+                                    .collect()
+                            } else {
+                                Vec::new()
+                            };
                             Served {
                                 error: ErrorCode::NONE,
                                 high_watermark: end,
+                                last_stable: stable,
                                 log_start,
                                 records,
                                 leader: None,
+                                aborted,
                             }
                         }
                     }
@@ -187,6 +251,10 @@ fn respond(
     served: &[Served<'_>],
 ) -> Answer {
     let read_committed = req.isolation_level == 1;
+    // An unknown fetch session: Kafka answers the top-level error alone,
+    // without any partition.
+    let session_unknown = req.session_id != 0 || req.session_epoch > 0;
+    let topic_ends = if session_unknown { &[][..] } else { topic_ends };
     let partitions: Vec<FetchPartitionData<'_>> = wanted
         .iter()
         .zip(served)
@@ -194,8 +262,7 @@ fn respond(
             partition_index: w.partition,
             error_code: s.error,
             high_watermark: s.high_watermark,
-            // No transactions: everything below the high watermark is stable.
-            last_stable_offset: s.high_watermark,
+            last_stable_offset: s.last_stable,
             log_start_offset: s.log_start,
             current_leader: s
                 .leader
@@ -204,7 +271,15 @@ fn respond(
                     leader_epoch,
                 })
                 .unwrap_or_default(),
-            aborted_transactions: read_committed.then(Array::default),
+            // Kafka sends an empty list (not null) to read_committed
+            // consumers, and for partitions it refuses before reading any
+            // log: unknown topics, topic ids and partitions.
+            aborted_transactions: (read_committed
+                || matches!(
+                    s.error,
+                    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION | ErrorCode::UNKNOWN_TOPIC_ID
+                ))
+            .then(|| Array::new(&s.aborted)),
             records: Some(s.records),
             ..Default::default()
         })
@@ -249,7 +324,7 @@ fn respond(
         session_id: 0,
         responses: Array::new(&topics),
         node_endpoints: Array::new(&endpoints),
-        ..Default::default()
+        throttle_time_ms: cx.throttle_ms,
     };
     cx.respond(&body)
 }

@@ -164,7 +164,8 @@ pub(crate) fn describe(cx: &mut Cx<'_>, req: DescribeGroupsRequest<'_>) -> Answe
                         })
                         .collect()
                 }
-                // Outside Stable, Kafka lists members without metadata or assignment.
+                // Outside Stable, Kafka lists members without metadata, but
+                // with the assignment they last received.
                 (None, None, Some(g)) => g
                     .members
                     .iter()
@@ -173,7 +174,8 @@ pub(crate) fn describe(cx: &mut Cx<'_>, req: DescribeGroupsRequest<'_>) -> Answe
                         group_instance_id: m.instance_id.as_deref(),
                         client_id: &m.client_id,
                         client_host: &m.client_host,
-                        ..Default::default()
+                        member_metadata: &[],
+                        member_assignment: &m.assignment,
                     })
                     .collect(),
                 _ => Vec::new(),

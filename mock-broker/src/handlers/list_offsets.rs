@@ -1,5 +1,7 @@
 //! ListOffsets: earliest, latest, by timestamp, max timestamp.
 
+use std::collections::{HashMap, HashSet};
+
 use microkafka_core::protocol::messages::{
     ListOffsetsPartitionResponse, ListOffsetsRequest, ListOffsetsResponse, ListOffsetsTopicResponse,
 };
@@ -21,10 +23,25 @@ const EARLIEST_PENDING_UPLOAD: i64 = -5;
 type Found = (ErrorCode, i64, i64, i32);
 
 pub(crate) fn handle(cx: &mut Cx<'_>, req: ListOffsetsRequest<'_>) -> Answer {
+    // A partition named more than once gets one INVALID_REQUEST answer, at
+    // its first mention, as Kafka answers (so repeats cannot multiply the work).
+    let mut named: HashMap<(&str, i32), usize> = HashMap::new();
+    for t in req.topics.iter() {
+        for p in t.partitions.iter() {
+            *named.entry((t.name, p.partition_index)).or_insert(0) += 1;
+        }
+    }
     let mut found: Vec<Vec<(i32, Found)>> = Vec::new();
+    let mut answered: HashSet<(&str, i32)> = HashSet::new();
     for t in req.topics.iter() {
         let mut parts = Vec::new();
         for p in t.partitions.iter() {
+            if named[&(t.name, p.partition_index)] > 1 {
+                if answered.insert((t.name, p.partition_index)) {
+                    parts.push((p.partition_index, (ErrorCode::INVALID_REQUEST, -1, -1, -1)));
+                }
+                continue;
+            }
             parts.push((
                 p.partition_index,
                 lookup(
@@ -33,6 +50,7 @@ pub(crate) fn handle(cx: &mut Cx<'_>, req: ListOffsetsRequest<'_>) -> Answer {
                     p.partition_index,
                     p.timestamp,
                     p.current_leader_epoch,
+                    req.isolation_level == 1 && cx.version >= 2,
                 ),
             ));
         }
@@ -86,7 +104,14 @@ pub(crate) fn handle(cx: &mut Cx<'_>, req: ListOffsetsRequest<'_>) -> Answer {
     cx.respond(&body)
 }
 
-fn lookup(cx: &mut Cx<'_>, topic: &str, index: i32, timestamp: i64, leader_epoch: i32) -> Found {
+fn lookup(
+    cx: &mut Cx<'_>,
+    topic: &str,
+    index: i32,
+    timestamp: i64,
+    leader_epoch: i32,
+    read_committed: bool,
+) -> Found {
     let err = |e| (e, -1, -1, -1);
     if let Some(error) = cx.partition_fault(ApiKey::ListOffsets, topic, index) {
         return err(error);
@@ -105,19 +130,24 @@ fn lookup(cx: &mut Cx<'_>, topic: &str, index: i32, timestamp: i64, leader_epoch
     }
     let epoch = p.leader_epoch;
     let log = &p.log;
+    let max_inflated = cx.cluster.config.limits.max_inflated_bytes;
     match timestamp {
+        // read_committed: the last stable offset.
+        LATEST if read_committed => (ErrorCode::NONE, -1, p.last_stable_offset(), epoch),
         LATEST => (ErrorCode::NONE, -1, log.end_offset(), epoch),
         EARLIEST | EARLIEST_LOCAL | EARLIEST_PENDING_UPLOAD => {
             (ErrorCode::NONE, -1, log.log_start(), epoch)
         }
-        MAX_TIMESTAMP => match log.max_timestamp_offset() {
+        // Nothing found: Kafka answers no leader epoch either.
+        MAX_TIMESTAMP => match log.max_timestamp_offset(max_inflated) {
             Some((offset, ts)) => (ErrorCode::NONE, ts, offset, epoch),
-            None => (ErrorCode::NONE, -1, -1, epoch),
+            None => (ErrorCode::NONE, -1, -1, -1),
         },
-        ts if ts >= 0 => match log.offset_for_timestamp(ts) {
+        ts if ts >= 0 => match log.offset_for_timestamp(ts, max_inflated) {
             Some((offset, ts)) => (ErrorCode::NONE, ts, offset, epoch),
-            None => (ErrorCode::NONE, -1, -1, epoch),
+            None => (ErrorCode::NONE, -1, -1, -1),
         },
-        _ => err(ErrorCode::INVALID_REQUEST),
+        // A special timestamp this broker does not know (Kafka: UNSUPPORTED_VERSION).
+        _ => err(ErrorCode::UNSUPPORTED_VERSION),
     }
 }

@@ -191,8 +191,22 @@ fn topic_row(cx: &mut Cx<'_>, name: Option<&str>, id: Uuid, create: bool) -> Top
             .cluster
             .create_topic_checked(name, -1, -1, None, None, false)
         {
+            // Over a broker limit the topic just stays unknown.
+            let error = if error == ErrorCode::POLICY_VIOLATION {
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+            } else {
+                error
+            };
             return TopicRow::error(error, Some(name), Uuid::ZERO);
         }
+        // Kafka 4.x (KRaft) creates the topic through its controller and
+        // answers this request UNKNOWN_TOPIC_OR_PARTITION, without
+        // partitions; clients ask again and find it.
+        return TopicRow::error(
+            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+            Some(name),
+            Uuid::ZERO,
+        );
     }
     match cx.cluster.topics.get(name) {
         Some(t) => TopicRow::of(t, cx.cluster),

@@ -2,21 +2,26 @@
 //! that decodes a request body and calls its handler.
 //!
 //! Every handler can be asked to fail: when `Cx::forced` holds an error
-//! code (an injected fault, or a version outside the advertised range), it
+//! code (an injected fault), it
 //! builds its normal response shape with that code in every error field and
 //! changes no state, the way Kafka's `getErrorResponse` does.
 
 pub(crate) mod admin;
 pub(crate) mod api_versions;
+pub(crate) mod cluster_admin;
+pub(crate) mod configs;
 pub(crate) mod coordinator;
 pub(crate) mod fetch;
 pub(crate) mod group;
+pub(crate) mod groups_admin;
 pub(crate) mod list_offsets;
 pub(crate) mod metadata;
 pub(crate) mod offsets;
 pub(crate) mod produce;
 pub(crate) mod producer_id;
+pub(crate) mod records;
 pub(crate) mod sasl;
+pub(crate) mod txn;
 
 use std::time::Instant;
 
@@ -25,7 +30,7 @@ use microkafka_core::protocol::{ApiKey, Request, RequestHeader, Response};
 use microkafka_core::wire::Reader;
 use microkafka_core::ErrorCode;
 
-use crate::cluster::{Auth, Cluster, ConnId, ReplyTo};
+use crate::cluster::{AuthState, Cluster, ConnId, ReplyTo};
 
 /// A handler's answer.
 #[derive(Debug)]
@@ -56,6 +61,9 @@ pub(crate) struct Cx<'a> {
     pub(crate) now: Instant,
     /// Answer with this error everywhere and change nothing.
     pub(crate) forced: Option<ErrorCode>,
+    /// The `throttle_time_ms` of a Produce or Fetch answer (an injected
+    /// [`FaultAction::Throttle`](crate::FaultAction::Throttle)); 0 otherwise.
+    pub(crate) throttle_ms: i32,
     /// False when a parked Fetch's wait is over: answer with what there is.
     pub(crate) may_wait: bool,
 }
@@ -134,7 +142,7 @@ pub(crate) fn dispatch(
     api: ApiKey,
     header: &RequestHeader<'_>,
     r: &mut Reader<'_>,
-    auth: &mut Auth,
+    auth: &mut AuthState,
 ) -> Answer {
     macro_rules! run {
         ($handler:path) => {
@@ -163,6 +171,18 @@ pub(crate) fn dispatch(
         ApiKey::DeleteTopics => run!(admin::delete_topics),
         ApiKey::CreatePartitions => run!(admin::create_partitions),
         ApiKey::InitProducerId => run!(producer_id::handle),
+        ApiKey::AddPartitionsToTxn => run!(txn::add_partitions),
+        ApiKey::AddOffsetsToTxn => run!(txn::add_offsets),
+        ApiKey::EndTxn => run!(txn::end),
+        ApiKey::TxnOffsetCommit => run!(txn::commit_offsets),
+        ApiKey::DeleteRecords => run!(records::delete_records),
+        ApiKey::DescribeConfigs => run!(configs::describe),
+        ApiKey::AlterConfigs => run!(configs::alter),
+        ApiKey::IncrementalAlterConfigs => run!(configs::incremental_alter),
+        ApiKey::DeleteGroups => run!(groups_admin::delete_groups),
+        ApiKey::OffsetDelete => run!(groups_admin::offset_delete),
+        ApiKey::ElectLeaders => run!(cluster_admin::elect_leaders),
+        ApiKey::DescribeCluster => run!(cluster_admin::describe_cluster),
         ApiKey::SaslHandshake => match decode(header, r) {
             Some(req) => sasl::handshake(cx, req, auth),
             None => Answer::Close(None),

@@ -25,31 +25,49 @@ pub(crate) fn commit(cx: &mut Cx<'_>, req: OffsetCommitRequest<'_>) -> Answer {
         member_id: req.member_id,
         instance_id: req.group_instance_id,
     };
-    let request_error = cx
-        .forced
-        .or_else(|| cx.check_coordinator(req.group_id))
-        .or_else(|| {
+    // Kafka drops unknown topics and partitions (UNKNOWN_TOPIC_OR_PARTITION)
+    // before asking the coordinator; with nothing left, it asks nothing, so
+    // no group is created or checked.
+    let any_known = req.topics.iter().any(|t| {
+        t.partitions.iter().any(|p| {
+            cx.cluster
+                .topics
+                .partition(t.name, p.partition_index)
+                .is_some()
+        })
+    });
+    let version = cx.version;
+    let request_error = cx.forced.or_else(|| {
+        if !any_known {
+            return None;
+        }
+        cx.check_coordinator(req.group_id).or_else(|| {
             let cluster = &mut *cx.cluster;
-            cluster
-                .groups
-                .check_commit(&who, &mut cluster.ids, cx.now)
-                .err()
-        });
+            match cluster.groups.check_commit(&who, &mut cluster.ids, cx.now) {
+                Ok(()) => None,
+                // Before v9 Kafka answers an unknown group ILLEGAL_GENERATION.
+                Err(ErrorCode::GROUP_ID_NOT_FOUND) if version < 9 => {
+                    Some(ErrorCode::ILLEGAL_GENERATION)
+                }
+                Err(error) => Some(error),
+            }
+        })
+    });
     let mut results: Vec<Vec<OffsetCommitResponsePartition>> = Vec::new();
     for t in req.topics.iter() {
         let mut parts = Vec::new();
         for p in t.partitions.iter() {
-            let error = request_error
+            let unknown = cx
+                .cluster
+                .topics
+                .partition(t.name, p.partition_index)
+                .is_none();
+            let error = cx
+                .forced
+                .or(unknown.then_some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION))
+                .or(request_error)
                 .or_else(|| cx.partition_fault(ApiKey::OffsetCommit, t.name, p.partition_index))
                 .unwrap_or_else(|| {
-                    if cx
-                        .cluster
-                        .topics
-                        .partition(t.name, p.partition_index)
-                        .is_none()
-                    {
-                        return ErrorCode::UNKNOWN_TOPIC_OR_PARTITION;
-                    }
                     let committed = Committed {
                         offset: p.committed_offset,
                         leader_epoch: p.committed_leader_epoch,
@@ -105,6 +123,18 @@ impl Row {
         }
     }
 
+    /// An offset an open transaction commits, asked with `require_stable`
+    /// (Kafka's `UNSTABLE_OFFSET_COMMIT`: the client retries).
+    fn unstable(partition: i32) -> Self {
+        Row {
+            partition,
+            offset: -1,
+            leader_epoch: -1,
+            metadata: Some(String::new()),
+            error: ErrorCode::UNSTABLE_OFFSET_COMMIT,
+        }
+    }
+
     fn committed(partition: i32, c: &Committed) -> Self {
         Row {
             partition,
@@ -119,19 +149,27 @@ impl Row {
 /// The rows of one group, by topic.
 type TopicRows = Vec<(String, Vec<Row>)>;
 
-/// Reads a group's offsets for `topics` (`None`: every committed one).
+/// Reads a group's offsets for `topics` (`None`: every committed one);
+/// with `require_stable` (v7+), offsets an open transaction commits are
+/// `UNSTABLE_OFFSET_COMMIT` (without it, the last committed ones show).
 fn read_group(
     cx: &mut Cx<'_>,
     group: &str,
     topics: Option<Vec<(&str, Vec<i32>)>>,
+    require_stable: bool,
 ) -> Result<TopicRows, ErrorCode> {
     if let Some(error) = cx.forced.or_else(|| cx.check_coordinator(group)) {
         return Err(error);
     }
     let Some(topics) = topics else {
         let mut rows: TopicRows = Vec::new();
-        for (topic, partition, c) in cx.cluster.groups.all_committed(group) {
-            let row = Row::committed(partition, c);
+        let groups = &cx.cluster.groups;
+        for (topic, partition, c) in groups.all_committed(group) {
+            let row = if require_stable && groups.has_pending(group, topic, partition) {
+                Row::unstable(partition)
+            } else {
+                Row::committed(partition, c)
+            };
             match rows.last_mut() {
                 Some((t, parts)) if t == topic => parts.push(row),
                 _ => rows.push((topic.to_owned(), vec![row])),
@@ -146,9 +184,12 @@ fn read_group(
                 .into_iter()
                 .map(|partition| {
                     let fault = cx.partition_fault(ApiKey::OffsetFetch, topic, partition);
-                    let committed = cx.cluster.groups.committed(group, topic, partition);
+                    let groups = &cx.cluster.groups;
+                    let committed = groups.committed(group, topic, partition);
+                    let unstable = require_stable && groups.has_pending(group, topic, partition);
                     match (fault, committed) {
                         (Some(error), _) => Row::missing(partition, error),
+                        (None, _) if unstable => Row::unstable(partition),
                         (None, Some(c)) => Row::committed(partition, c),
                         (None, None) => Row::missing(partition, ErrorCode::NONE),
                     }
@@ -168,7 +209,8 @@ pub(crate) fn fetch(cx: &mut Cx<'_>, req: OffsetFetchRequest<'_>) -> Answer {
             .map(|t| (t.name, t.partition_indexes.iter().collect()))
             .collect()
     });
-    let (error, rows) = match read_group(cx, req.group_id, requested.clone()) {
+    let stable = req.require_stable && cx.version >= 7;
+    let (error, rows) = match read_group(cx, req.group_id, requested.clone(), stable) {
         Ok(rows) => (ErrorCode::NONE, rows),
         // v2+ carry a group error at the top; v0-1 only per partition.
         Err(error) if cx.version >= 2 => (error, Vec::new()),
@@ -224,7 +266,7 @@ fn fetch_groups(cx: &mut Cx<'_>, req: &OffsetFetchRequest<'_>) -> Answer {
                 .map(|t| (t.name, t.partition_indexes.iter().collect()))
                 .collect()
         });
-        match read_group(cx, g.group_id, requested) {
+        match read_group(cx, g.group_id, requested, req.require_stable) {
             Ok(rows) => groups.push((g.group_id, ErrorCode::NONE, rows)),
             Err(error) => groups.push((g.group_id, error, Vec::new())),
         }

@@ -10,7 +10,7 @@ mod connection;
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,9 @@ use tokio::task::JoinHandle;
 use crate::cluster::{Cluster, Completion, ConnId, ControlError, Handled, Session};
 use crate::config::Config;
 use crate::faults::{Fault, RequestRecord};
+use crate::limits::Limits;
+use crate::security::guard::{Guard, SecurityStats};
+use crate::security::{tls, Effective, SecurityProtocol};
 
 /// What a connection task is told from outside.
 #[derive(Debug)]
@@ -47,8 +50,34 @@ struct ConnEntry {
 pub(crate) struct Shared {
     core: Mutex<Core>,
     conns: Mutex<HashMap<ConnId, ConnEntry>>,
+    /// Open connections per client IP (their sum is the total), counted from
+    /// accept to close so that a limit holds before a session exists.
+    open: Mutex<HashMap<IpAddr, usize>>,
     timer: Notify,
     pub(crate) max_frame_size: usize,
+    pub(crate) limits: Limits,
+    /// The TLS side of `SSL` and `SASL_SSL` listeners.
+    pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Failed authentications, per address and in total.
+    guard: Mutex<Guard>,
+}
+
+/// A connection's place under the connection limits, given back on drop.
+pub(crate) struct ConnSlot {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        let mut open = self.shared.open();
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 impl Shared {
@@ -60,6 +89,52 @@ impl Shared {
 
     fn conns(&self) -> MutexGuard<'_, HashMap<ConnId, ConnEntry>> {
         self.conns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn open(&self) -> MutexGuard<'_, HashMap<IpAddr, usize>> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn guard(&self) -> MutexGuard<'_, Guard> {
+        self.guard.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts a failed authentication from `ip` (`tls`: a failed handshake).
+    pub(crate) fn authentication_failed(&self, ip: IpAddr, tls: bool) {
+        self.guard().failed(ip, tls, Instant::now());
+    }
+
+    /// Counts a connection closed for not authenticating in time.
+    pub(crate) fn handshake_timed_out(&self) {
+        self.guard().timed_out();
+    }
+
+    /// A place for a new connection from `ip`, or `None` over
+    /// `max_connections` or `max_connections_per_address` (Kafka closes such
+    /// a connection at once, too), or while `ip` is refused for failing to
+    /// authenticate too often.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ConnSlot> {
+        if !self.guard().admit(ip, Instant::now()) {
+            return None;
+        }
+        let mut open = self.open();
+        let total: usize = open.values().sum();
+        let from_ip = open.get(&ip).copied().unwrap_or(0);
+        if total >= self.limits.max_connections
+            || from_ip >= self.limits.max_connections_per_address
+        {
+            return None;
+        }
+        *open.entry(ip).or_insert(0) += 1;
+        Some(ConnSlot {
+            shared: self.clone(),
+            ip,
+        })
+    }
+
+    /// Open connections, across all brokers.
+    pub(crate) fn open_connections(&self) -> usize {
+        self.open().values().sum()
     }
 
     pub(crate) fn register(&self, id: ConnId, broker: i32, tx: mpsc::UnboundedSender<ConnEvent>) {
@@ -169,9 +244,17 @@ async fn timer(shared: Arc<Shared>) {
 async fn accept(shared: Arc<Shared>, broker: i32, listener: TcpListener) {
     loop {
         match listener.accept().await {
-            Ok((stream, peer)) => {
-                tokio::spawn(connection::serve(shared.clone(), broker, stream, peer));
-            }
+            Ok((stream, peer)) => match shared.admit(peer.ip()) {
+                Some(slot) => {
+                    let run = connection::run(shared.clone(), broker, stream, peer);
+                    tokio::spawn(async move {
+                        run.await;
+                        drop(slot);
+                    });
+                }
+                // Over a connection limit: closed at once (the stream drops).
+                None => drop(stream),
+            },
             // Out of file descriptors and the like: back off, keep serving.
             Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
         }
@@ -224,11 +307,19 @@ pub struct MockCluster {
     handle: tokio::runtime::Handle,
     /// Set by `start_in_background`; dropped last.
     runtime: Option<tokio::runtime::Runtime>,
+    protocol: SecurityProtocol,
+    ca_pem: Option<String>,
 }
 
 impl MockCluster {
     /// Starts the cluster on the current tokio runtime: binds every broker's
     /// listener (port 0 picks a free port) and starts accepting.
+    ///
+    /// Errors: [`io::ErrorKind::InvalidInput`] when [`Config::security`]
+    /// does not hold together (a TLS protocol without TLS settings or the
+    /// reverse, SASL without mechanisms, a SCRAM iteration count outside
+    /// 4096..=16384, certificates or keys that do not parse or match), or
+    /// the listener's error when an address cannot be bound.
     pub async fn start(config: Config) -> io::Result<MockCluster> {
         Self::start_on(config, tokio::runtime::Handle::current())
     }
@@ -249,9 +340,21 @@ impl MockCluster {
 
     fn start_on(config: Config, handle: tokio::runtime::Handle) -> io::Result<MockCluster> {
         let _guard = handle.enter();
+        let effective = Effective::of(&config);
+        let tls_settings = config.security.tls.clone();
+        effective
+            .check(tls_settings.as_ref())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let tls = match &tls_settings {
+            Some(settings) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
+                settings,
+            )?)),
+            None => None,
+        };
         let n = config.broker_count();
         let addrs: Vec<SocketAddr> = (0..n).map(|i| config.listen_addr(i)).collect();
         let max_frame_size = config.max_frame_size;
+        let limits = config.limits.clone();
         let mut cluster = Cluster::new(config);
         let mut bound = Vec::with_capacity(n);
         for (i, addr) in addrs.into_iter().enumerate() {
@@ -268,8 +371,12 @@ impl MockCluster {
                 timer_at: None,
             }),
             conns: Mutex::new(HashMap::new()),
+            open: Mutex::new(HashMap::new()),
             timer: Notify::new(),
             max_frame_size,
+            guard: Mutex::new(Guard::new(&limits)),
+            limits,
+            tls,
         });
         let listeners = bound
             .into_iter()
@@ -286,6 +393,8 @@ impl MockCluster {
             timer,
             handle,
             runtime: None,
+            protocol: effective.protocol,
+            ca_pem: tls_settings.and_then(|t| t.ca_pem),
         })
     }
 
@@ -381,7 +490,8 @@ impl MockCluster {
         self.with_cluster(|c| c.move_leader(topic, partition, node_id))
     }
 
-    /// Moves a group's coordinator (see [`Cluster::move_coordinator`]).
+    /// Moves the coordinator of a group or a transactional id (see
+    /// [`Cluster::move_coordinator`]).
     pub fn move_coordinator(&self, group: &str, node_id: i32) -> Result<(), ControlError> {
         self.with_cluster(|c| c.move_coordinator(group, node_id))
     }
@@ -394,6 +504,13 @@ impl MockCluster {
     /// Drops every queued fault.
     pub fn clear_faults(&self) {
         self.with_cluster(Cluster::clear_faults);
+    }
+
+    /// Requests that arrived on a connection while the answer to an earlier
+    /// one throttled it ([`FaultAction::Throttle`](crate::FaultAction::Throttle)):
+    /// a client that honours `throttle_time_ms` sends none.
+    pub fn throttle_violations(&self) -> u64 {
+        self.with_cluster(|c| c.throttle_violations())
     }
 
     /// Delays every response of a broker by `latency` (zero to stop).
@@ -430,6 +547,30 @@ impl MockCluster {
     /// The offset a group committed for a partition.
     pub fn committed_offset(&self, group: &str, topic: &str, partition: i32) -> Option<i64> {
         self.with_cluster(|c| c.committed_offset(group, topic, partition))
+    }
+
+    /// Client connections open now, across all brokers (what the
+    /// connection limits count).
+    pub fn open_connections(&self) -> usize {
+        self.shared.open_connections()
+    }
+
+    /// The listeners' security protocol (with
+    /// [`Config::sasl_users`](crate::Config::sasl_users) folded in).
+    pub fn security_protocol(&self) -> SecurityProtocol {
+        self.protocol
+    }
+
+    /// The PEM of the CA that issued the brokers' generated certificate
+    /// ([`TlsConfig::ca_pem`](crate::TlsConfig::ca_pem)): what clients trust.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// Failed authentications, TLS handshake failures, handshake timeouts
+    /// and connections refused by the brute-force guard, so far.
+    pub fn security_stats(&self) -> SecurityStats {
+        self.shared.guard().stats()
     }
 
     /// Stops every broker and closes every connection.

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use microkafka_mock_broker::{Config, MockCluster};
 
+pub(crate) mod net;
+pub(crate) mod secure;
 pub(crate) mod wire;
 
 pub(crate) const INSTALL: &str =
@@ -135,6 +137,35 @@ pub(crate) fn python(script_name: &str, args: &[&str], timeout: Duration) -> Str
         out.stdout, out.stderr
     );
     out.stdout
+}
+
+/// A directory under the system's temporary directory, removed on drop
+/// (certificates and keys for the real clients).
+pub(crate) struct TempDir(PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(name: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!(
+            "microkafka-{name}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&path).expect("create a temporary directory");
+        TempDir(path)
+    }
+
+    /// Writes `contents` to `name` in the directory; returns its path.
+    pub(crate) fn file(&self, name: &str, contents: &str) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).expect("write a temporary file");
+        path.to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A cluster on its own runtime, for these synchronous tests.

@@ -14,11 +14,21 @@ use microkafka_core::wire::{Array, Uuid};
 
 /// A whole request frame (size prefix included).
 pub(crate) fn request<'a, R: Request<'a>>(correlation_id: i32, version: i16, body: &R) -> Vec<u8> {
-    let mut buf = vec![0u8; 1 << 20];
-    let n = encode_request(&mut buf, correlation_id, Some("test-client"), version, body)
-        .unwrap_or_else(|e| panic!("encode {:?} v{version}: {e}", R::API_KEY));
-    buf.truncate(n);
-    buf
+    // Small first: tests that send thousands of requests (and measure
+    // memory) should not allocate a megabyte each.
+    for size in [4 << 10, 1 << 20] {
+        let mut buf = vec![0u8; size];
+        match encode_request(&mut buf, correlation_id, Some("test-client"), version, body) {
+            Ok(n) => {
+                buf.truncate(n);
+                buf.shrink_to_fit();
+                return buf;
+            }
+            Err(microkafka_core::Error::BufferTooSmall) => continue,
+            Err(e) => panic!("encode {:?} v{version}: {e}", R::API_KEY),
+        }
+    }
+    panic!("encode {:?} v{version}: over 1 MiB", R::API_KEY)
 }
 
 /// Decodes a whole response frame (size prefix included) at `version`.

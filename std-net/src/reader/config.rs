@@ -186,10 +186,15 @@ pub struct ReaderConfig {
     /// the end): the first or the last offset. Default
     /// [`StartOffset::First`] (kafka-go's `FirstOffset`).
     pub start_offset: StartOffset,
-    /// Consecutive failed fetches (leader gone, connection refused...)
-    /// before the error is returned by `fetch_message`; the reader keeps
-    /// retrying afterwards. Default 3 (kafka-go's `MaxAttempts`). Zero: the
-    /// default.
+    /// Consecutive failed fetches (leader gone, connection refused, no
+    /// answer in time...) before the error is returned by `fetch_message`;
+    /// the reader keeps retrying afterwards. In group mode, while no
+    /// partition is assigned, the same for requests to the group
+    /// coordinator (it cannot be found, reached, or does not answer). So
+    /// against a broker that stops answering, `fetch_message` returns an
+    /// error after this many attempts, each bounded by the dialer's
+    /// timeouts (see `dialer`), plus the backoffs between them. Default 3
+    /// (kafka-go's `MaxAttempts`). Zero: the default.
     pub max_attempts: u32,
     /// Backoff after the first failed fetch; doubles per failure. Default
     /// 100 ms (kafka-go's `ReadBackoffMin`). Zero: the default.
@@ -197,14 +202,27 @@ pub struct ReaderConfig {
     /// Longest backoff between failed fetches. Default 1 s (kafka-go's
     /// `ReadBackoffMax`). Zero: the default.
     pub read_backoff_max: Duration,
-    /// Read only committed transactional messages (`read_committed`).
-    /// Default false (`read_uncommitted`, as kafka-go).
+    /// Read only committed transactional messages (Kafka's
+    /// `isolation.level=read_committed`): records of aborted transactions
+    /// are never handed out, nor anything at or past the partition's last
+    /// stable offset (the first offset of a transaction still open), so a
+    /// partition with an open transaction waits for it to end. The
+    /// isolation level also goes to ListOffsets: the last offset
+    /// ([`StartOffset::Last`], [`LAST_OFFSET`](crate::LAST_OFFSET),
+    /// `read_lag`) is the last stable offset, as Kafka answers it. In group
+    /// mode committed offsets are fetched stable (`require_stable`):
+    /// offsets a transaction is still committing are waited for.
+    /// Default false (`read_uncommitted`, as kafka-go): every record,
+    /// aborted ones included, up to the high watermark.
     pub read_committed: bool,
     /// Largest decompressed records section of one batch accepted (the
     /// decompression buffer's size; a guard against zip bombs). Default
     /// 16 MiB. Zero: the default.
     pub max_decompressed_bytes: usize,
-    /// How connections are made (client id, TLS, timeouts).
+    /// How connections are made (client id, TLS, timeouts). Its
+    /// `timeout` bounds each dial and its `request_timeout` each request
+    /// (a Fetch: `max_wait` plus `request_timeout`); zero means the
+    /// [`Dialer`]'s defaults (10 s and 30 s), not "no limit".
     pub dialer: Dialer,
 }
 
@@ -298,6 +316,9 @@ impl ReaderConfig {
             self.max_decompressed_bytes = d.max_decompressed_bytes;
         }
         self.min_bytes = self.min_bytes.max(0);
+        // Zero timeouts are the dialer's defaults, never "no limit" (and
+        // never an instant timeout either).
+        self.dialer = self.dialer.normalized();
         self
     }
 }

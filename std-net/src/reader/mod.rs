@@ -4,7 +4,7 @@
 //! application, each in a reused buffer, on a connection of its own to the
 //! partition leader (a Fetch long-polls, and would hold up anything
 //! pipelined behind it). It finds the next fetch offset from batch headers
-//! alone ([`next_fetch_offset`]), so fetching and reading overlap. The
+//! alone ([`next_fetch_offset`](microkafka_core::consumer::next_fetch_offset)), so fetching and reading overlap. The
 //! application side walks each response with core's [`FetchCursor`] and
 //! hands out messages that borrow the buffer: nothing is copied or
 //! allocated per message; a compressed batch is decompressed once into a
@@ -13,32 +13,34 @@
 //! Leader changes and dropped connections are retried with backoff after a
 //! metadata refresh; an offset out of range is reset per `start_offset`.
 //!
-//! With a `group_id` the Reader is a consumer group member (see `group`):
-//! the same fetch task runs for each partition the group assigns it.
+//! The fetch task is `fetcher`'s. With a `group_id` the Reader is a
+//! consumer group member (`group`: the application side; `group_task`: the
+//! member and its coordinator): the same fetch task runs for each
+//! partition the group assigns it.
 
 mod config;
+mod fetcher;
 mod group;
+mod group_task;
 
-use std::ops::Range;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use microkafka_core::consumer::{next_fetch_offset, FetchCursor, FetchErrorAction};
-use microkafka_core::producer::Backoff;
-use microkafka_core::protocol::messages::{FetchPartition, FetchRequest, FetchTopic};
+use microkafka_core::consumer::FetchCursor;
 use microkafka_core::protocol::ApiKey;
 use microkafka_core::record::compression::Codecs;
-use microkafka_core::wire::{Array, Uuid};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::broker::{BrokerConn, Response, Slot};
-use crate::cluster::Cluster;
-use crate::conn::{duration_ms, find_fetched, list_offset_on, PartitionAt};
 use crate::error::{Error, ErrorKind, Result};
 use crate::message::{FetchedMessage, OwnedMessage};
-use crate::stats::{Counter, Series, Summary};
+use crate::pool::BrokerPool;
+use crate::stats::Summary;
+use crate::writer::ConsumerGroupMetadata;
+
+use fetcher::{list_offset, Chunk, Fetcher, Queued, Shared};
+use group::GroupConsumer;
 
 pub use config::{GroupBalancer, ReaderConfig, RebalanceEvent, RebalanceListener, StartOffset};
 
@@ -98,58 +100,6 @@ pub struct ReaderStats {
     pub partition: i32,
 }
 
-#[derive(Debug, Default)]
-struct Counters {
-    dials: Counter,
-    fetches: Counter,
-    messages: Counter,
-    bytes: Counter,
-    errors: Counter,
-    timeouts: Counter,
-    offset_resets: Counter,
-    dial_time: Series,
-    read_time: Series,
-    wait_time: Series,
-    fetch_size: Series,
-    fetch_bytes: Series,
-}
-
-/// What the fetch task and the application share.
-#[derive(Debug)]
-struct Shared {
-    counters: Counters,
-    /// The high watermark of the last fetch (-1 before one).
-    high_water_mark: AtomicI64,
-    /// Response buffers handed back for reuse.
-    buffers: Mutex<Vec<Vec<u8>>>,
-}
-
-impl Shared {
-    fn take_buffer(&self) -> Vec<u8> {
-        self.buffers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-            .unwrap_or_default()
-    }
-
-    fn give_buffer(&self, buf: Vec<u8>) {
-        self.buffers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(buf);
-    }
-}
-
-/// One Fetch response queued for the application.
-#[derive(Debug)]
-struct Chunk {
-    response: Response,
-    records: Range<usize>,
-    fetch_offset: i64,
-    high_water_mark: i64,
-}
-
 /// A partition consumer or a consumer group member (kafka-go's `Reader`):
 /// prefetches, survives leader moves and reconnects, and hands out
 /// messages that borrow its buffers.
@@ -185,12 +135,12 @@ struct Chunk {
 /// ```
 pub struct Reader {
     config: ReaderConfig,
-    cluster: Arc<Cluster>,
+    brokers: Arc<BrokerPool>,
     shared: Arc<Shared>,
-    rx: Option<mpsc::Receiver<group::Fetched>>,
+    rx: Option<mpsc::Receiver<Queued>>,
     task: Option<JoinHandle<()>>,
     /// Set in group mode (`group_id`): everything goes through it.
-    group: Option<group::GroupConsumer>,
+    group: Option<GroupConsumer>,
     current: Option<Chunk>,
     cursor: FetchCursor,
     codecs: Codecs,
@@ -231,20 +181,16 @@ impl Reader {
             return Err(Error::config("the Reader needs a topic"));
         }
         let config = config.normalized();
-        let cluster = Cluster::new(config.dialer.clone(), &config.brokers, false)?;
+        let brokers = BrokerPool::new(config.dialer.connector(), &config.brokers, false)?;
         let offset = match config.start_offset {
             StartOffset::First => FIRST_OFFSET,
             StartOffset::Last => LAST_OFFSET,
         };
-        let shared = Arc::new(Shared {
-            counters: Counters::default(),
-            high_water_mark: AtomicI64::new(-1),
-            buffers: Mutex::new(Vec::new()),
-        });
+        let shared = Arc::new(Shared::default());
         let group = match config.group_id {
-            Some(_) => Some(group::GroupConsumer::new(
+            Some(_) => Some(GroupConsumer::new(
                 config.clone(),
-                cluster.clone(),
+                brokers.clone(),
                 shared.clone(),
             )?),
             None => None,
@@ -259,7 +205,7 @@ impl Reader {
             group,
             current: None,
             offset,
-            cluster,
+            brokers,
             config,
         })
     }
@@ -281,12 +227,39 @@ impl Reader {
 
     /// Moves the reader: the next message is the one at `offset`, or the
     /// first ([`FIRST_OFFSET`]) or next-to-be-written ([`LAST_OFFSET`]) one.
-    /// Prefetched messages are dropped. Ignored in group mode (the group's
-    /// committed offsets say where each partition starts).
-    pub fn set_offset(&mut self, offset: i64) {
+    /// Prefetched messages are dropped.
+    ///
+    /// Errors in group mode ([`ErrorKind::NotAvailableWithGroup`]), as
+    /// kafka-go's `SetOffset`: the group's committed
+    /// offsets say where each partition starts; reset them with the admin
+    /// [`Client`](crate::Client) while the group is inactive.
+    pub fn set_offset(&mut self, offset: i64) -> Result<()> {
         if self.group.is_some() {
-            return;
+            return Err(not_with_group("set_offset"));
         }
+        self.reposition(offset);
+        Ok(())
+    }
+
+    /// Moves the reader to the first message whose timestamp is at or after
+    /// `at` (kafka-go's `SetOffsetAt`), asking the partition's leader; past
+    /// the last message it goes to the end ([`LAST_OFFSET`]: the next one
+    /// written). Errors in group mode, as [`set_offset`](Self::set_offset).
+    pub async fn set_offset_at(&mut self, at: std::time::SystemTime) -> Result<()> {
+        if self.group.is_some() {
+            return Err(not_with_group("set_offset_at"));
+        }
+        let ms = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let offset = list_offset(&self.brokers, &self.config, ms).await?;
+        // Kafka answers -1 when no message is that recent: the end of the
+        // log, which is what LAST_OFFSET (-1) means here too.
+        self.reposition(if offset < 0 { LAST_OFFSET } else { offset });
+        Ok(())
+    }
+
+    fn reposition(&mut self, offset: i64) {
         self.stop();
         self.offset = offset;
     }
@@ -296,15 +269,23 @@ impl Reader {
     pub fn assignment(&self) -> Vec<(String, i32)> {
         self.group
             .as_ref()
-            .map_or_else(Vec::new, group::GroupConsumer::assignment)
+            .map_or_else(Vec::new, GroupConsumer::assignment)
     }
 
     /// Group mode: the generation this member is in (-1 before it joined,
     /// or without a group).
     pub fn generation(&self) -> i32 {
-        self.group
-            .as_ref()
-            .map_or(-1, group::GroupConsumer::generation)
+        self.group.as_ref().map_or(-1, GroupConsumer::generation)
+    }
+
+    /// Group mode: the group's metadata as of now (group id, generation,
+    /// member id, instance id), for
+    /// [`TransactionalWriter::send_offsets_to_transaction`](crate::TransactionalWriter::send_offsets_to_transaction)
+    /// (Java's `groupMetadata()`, KIP-447): the group coordinator refuses
+    /// those offsets if this member was rebalanced away since, so a zombie
+    /// cannot commit. `None` without a group.
+    pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {
+        self.group.as_ref().map(GroupConsumer::group_metadata)
     }
 
     fn stop(&mut self) {
@@ -313,7 +294,7 @@ impl Reader {
         }
         self.rx = None;
         if let Some(chunk) = self.current.take() {
-            self.shared.give_buffer(chunk.response.into_buf());
+            self.shared.give_buffer(chunk.into_buf());
         }
     }
 
@@ -333,16 +314,15 @@ impl Reader {
 
     /// Asks the leader for the end of the log and returns the lag from the
     /// reader's offset (kafka-go's `ReadLag`).
-    /// Errors in group mode ([`ErrorKind::Unsupported`]).
+    /// Errors in group mode ([`ErrorKind::NotAvailableWithGroup`]), as
+    /// kafka-go's `ReadLag`.
     pub async fn read_lag(&mut self) -> Result<i64> {
         if self.group.is_some() {
-            return Err(Error::new(ErrorKind::Unsupported(
-                "read_lag in group mode (partitions move between members)",
-            )));
+            return Err(not_with_group("read_lag"));
         }
-        let last = list_offset(&self.cluster, &self.config, LAST_OFFSET).await?;
+        let last = list_offset(&self.brokers, &self.config, LAST_OFFSET).await?;
         let offset = if self.offset < 0 {
-            list_offset(&self.cluster, &self.config, self.offset).await?
+            list_offset(&self.brokers, &self.config, self.offset).await?
         } else {
             self.offset
         };
@@ -353,6 +333,12 @@ impl Reader {
     /// `FetchMessage`). It borrows the reader until the next call. In group
     /// mode it comes from any assigned partition and is not committed: see
     /// [`commit_messages`](Self::commit_messages).
+    ///
+    /// It waits as long as the log has nothing new, but not on a broker
+    /// that cannot be reached, stops answering or answers garbage: after
+    /// `max_attempts` failed attempts in a row (each bounded by the
+    /// dialer's timeouts) it returns the error, and keeps trying in the
+    /// background for the next call (see [`ReaderConfig::max_attempts`]).
     pub async fn fetch_message(&mut self) -> Result<FetchedMessage<'_>> {
         match self.group.is_some() {
             true => self.group_mut()?.fetch_message().await,
@@ -360,7 +346,7 @@ impl Reader {
         }
     }
 
-    fn group_mut(&mut self) -> Result<&mut group::GroupConsumer> {
+    fn group_mut(&mut self) -> Result<&mut GroupConsumer> {
         self.group
             .as_mut()
             .ok_or_else(|| Error::new(ErrorKind::Closed))
@@ -369,18 +355,14 @@ impl Reader {
     async fn fetch_partition_message(&mut self) -> Result<FetchedMessage<'_>> {
         let mut waited: Option<Instant> = None;
         loop {
-            if let Some(chunk) = &self.current {
-                let records = chunk.response.body_slice(&chunk.records);
-                match self
-                    .cursor
-                    .advance(records, &mut self.codecs, &mut self.scratch)
-                {
+            if let Some(chunk) = &mut self.current {
+                match chunk.advance(&mut self.cursor, &mut self.codecs, &mut self.scratch) {
                     Ok(true) => break,
                     Ok(false) => self.finish_chunk(),
                     Err(e) => {
                         // The bytes cannot be trusted: fetch again from here.
                         let resume = self.cursor.next_offset();
-                        self.set_offset(resume);
+                        self.reposition(resume);
                         return Err(self.context(e.into()));
                     }
                 }
@@ -404,7 +386,14 @@ impl Reader {
                     self.offset = chunk.fetch_offset;
                     self.current = Some(chunk);
                 }
-                Some((_, Err(e))) => return Err(e),
+                Some((_, Err(e))) => {
+                    if e.is_fatal() {
+                        // The task ended after it: the next call starts
+                        // another (one more dial), not a retry loop.
+                        self.rx = None;
+                    }
+                    return Err(e);
+                }
                 None => {
                     // The task ended (it only does on a fatal error already reported).
                     self.rx = None;
@@ -416,8 +405,7 @@ impl Reader {
         let Some(chunk) = &self.current else {
             return Err(Error::new(ErrorKind::Closed));
         };
-        let records = chunk.response.body_slice(&chunk.records);
-        let Some(record) = self.cursor.current(records, &self.scratch) else {
+        let Some(record) = self.cursor.current(chunk.records(), &self.scratch) else {
             return Err(Error::from(microkafka_core::Error::Truncated));
         };
         self.offset = record.offset.saturating_add(1);
@@ -429,7 +417,7 @@ impl Reader {
             topic: &self.config.topic,
             partition: self.config.partition,
             offset: record.offset,
-            high_water_mark: chunk.high_water_mark,
+            high_water_mark: chunk.high_water_mark(),
             key: record.key,
             value: record.value,
             headers: record.headers,
@@ -455,12 +443,13 @@ impl Reader {
     /// assigned are refused with an error, since committing them could undo
     /// the progress of their new owner.
     ///
-    /// Errors without a group ([`ErrorKind::Unsupported`]).
+    /// Errors without a group ([`ErrorKind::OnlyAvailableWithGroup`]), as
+    /// kafka-go's `CommitMessages`.
     pub async fn commit_messages(&mut self, messages: &[OwnedMessage]) -> Result<()> {
         match &mut self.group {
             Some(g) => g.commit_messages(messages).await,
-            None => Err(Error::new(ErrorKind::Unsupported(
-                "commit_messages without a group_id (there is no group to commit to)",
+            None => Err(Error::new(ErrorKind::OnlyAvailableWithGroup(
+                "commit_messages",
             ))),
         }
     }
@@ -487,7 +476,7 @@ impl Reader {
     fn finish_chunk(&mut self) {
         if let Some(chunk) = self.current.take() {
             self.offset = self.offset.max(self.cursor.next_offset());
-            self.shared.give_buffer(chunk.response.into_buf());
+            self.shared.give_buffer(chunk.into_buf());
         }
     }
 
@@ -503,7 +492,7 @@ impl Reader {
             self.scratch = vec![0; self.config.max_decompressed_bytes];
         }
         let fetcher = Fetcher {
-            cluster: self.cluster.clone(),
+            brokers: self.brokers.clone(),
             config: self.config.clone(),
             shared: self.shared.clone(),
             tx,
@@ -562,226 +551,12 @@ impl Reader {
             None => Ok(()),
         };
         self.stop();
-        self.cluster.close();
+        self.brokers.close();
         left
     }
 }
 
-/// The fetch task's state.
-struct Fetcher {
-    cluster: Arc<Cluster>,
-    config: ReaderConfig,
-    shared: Arc<Shared>,
-    tx: mpsc::Sender<group::Fetched>,
-    /// Group mode: the assignment this task reads for.
-    claim: Option<Arc<group::Claim>>,
-}
-
-impl Fetcher {
-    fn context(&self, e: Error) -> Error {
-        e.with_partition(&self.config.topic, self.config.partition)
-    }
-
-    async fn run(self, mut offset: i64) {
-        let backoff =
-            Backoff::new(self.config.read_backoff_min, self.config.read_backoff_max).jitter(0);
-        let slot = Slot::new();
-        let mut conn: Option<Arc<BrokerConn>> = None;
-        let mut failures = 0u32;
-        loop {
-            let step = self.step(&mut conn, &slot, &mut offset).await;
-            let e = match step {
-                Ok(None) => {
-                    failures = 0;
-                    continue;
-                }
-                Ok(Some(chunk)) => {
-                    failures = 0;
-                    if self.tx.send((self.claim.clone(), Ok(chunk))).await.is_err() {
-                        return; // the reader is gone
-                    }
-                    continue;
-                }
-                Err(e) => self.context(e),
-            };
-            let c = &self.shared.counters;
-            c.errors.add(1);
-            if e.is_timeout() {
-                c.timeouts.add(1);
-            }
-            let action = e.code().map_or(
-                FetchErrorAction::RefreshMetadata,
-                FetchErrorAction::classify,
-            );
-            if action == FetchErrorAction::ResetOffset {
-                c.offset_resets.add(1);
-                offset = match self.config.start_offset {
-                    StartOffset::First => FIRST_OFFSET,
-                    StartOffset::Last => LAST_OFFSET,
-                };
-                continue;
-            }
-            failures += 1;
-            // Leadership moves and the like are the reader's business: it
-            // refreshes, reconnects and goes on. The application hears of
-            // errors that will not heal by retrying, and of a partition it
-            // cannot reach `max_attempts` times in a row.
-            let leadership = action == FetchErrorAction::RefreshMetadata && e.code().is_some();
-            let surface =
-                !e.is_retriable() || (!leadership && failures >= self.config.max_attempts);
-            if surface
-                && self
-                    .tx
-                    .send((self.claim.clone(), Err(e.clone())))
-                    .await
-                    .is_err()
-            {
-                return;
-            }
-            if e.is_retriable() {
-                if let Some(c) = conn.take() {
-                    c.close(e);
-                }
-                let _ = self.cluster.refresh(&[&self.config.topic], None).await;
-            }
-            // The first retry after a leader moved goes at once, to the new leader.
-            let attempt = if leadership { failures - 1 } else { failures };
-            tokio::time::sleep(backoff.delay(attempt)).await;
-        }
-    }
-
-    /// One fetch: `Some(chunk)` with records, `None` when there were none.
-    async fn step(
-        &self,
-        conn: &mut Option<Arc<BrokerConn>>,
-        slot: &Arc<Slot>,
-        offset: &mut i64,
-    ) -> Result<Option<Chunk>> {
-        let cfg = &self.config;
-        if *offset < 0 {
-            *offset = list_offset(&self.cluster, cfg, *offset).await?;
-        }
-        let topic = self.cluster.topic_meta(&cfg.topic).await?;
-        let leader = match topic.partition(cfg.partition) {
-            Some(p) if p.leader >= 0 => p.leader,
-            Some(_) => return Err(Error::new(ErrorKind::NoLeader)),
-            None => return Err(Error::new(ErrorKind::NotFound("partition"))),
-        };
-        let c = match conn {
-            Some(c) if !c.is_closed() && c.broker().id == leader => c.clone(),
-            _ => {
-                let dial_started = Instant::now();
-                let broker = self.cluster.broker_ref(leader);
-                self.shared.counters.dials.add(1);
-                let fresh = Arc::new(self.cluster.dialer.connect(&broker.addr, leader).await?);
-                self.shared
-                    .counters
-                    .dial_time
-                    .observe_duration(dial_started.elapsed());
-                *conn = Some(fresh.clone());
-                fresh
-            }
-        };
-        let version = c.version(ApiKey::Fetch)?;
-        let topic_id = if version >= 13 { topic.id } else { Uuid::ZERO };
-        if version >= 13 && topic_id == Uuid::ZERO {
-            return Err(Error::new(ErrorKind::NotFound("topic id")));
-        }
-        let partitions = [FetchPartition {
-            partition: cfg.partition,
-            fetch_offset: *offset,
-            partition_max_bytes: cfg.max_bytes,
-            ..Default::default()
-        }];
-        let topics = [FetchTopic {
-            topic: &cfg.topic,
-            topic_id,
-            partitions: Array::new(&partitions),
-        }];
-        let request = FetchRequest {
-            max_wait_ms: duration_ms(cfg.max_wait),
-            min_bytes: cfg.min_bytes,
-            max_bytes: cfg.max_bytes,
-            isolation_level: i8::from(cfg.read_committed),
-            topics: Array::new(&topics),
-            ..Default::default()
-        };
-        let timeout = cfg.max_wait.saturating_add(cfg.dialer.request_timeout);
-        let started = Instant::now();
-        let buf = self.shared.take_buffer();
-        let response = c.roundtrip(&request, slot, buf, timeout).await?;
-        let counters = &self.shared.counters;
-        counters.read_time.observe_duration(started.elapsed());
-        counters.fetches.add(1);
-        let part = match find_fetched(&response, &cfg.topic, topic_id, cfg.partition) {
-            Ok(p) => p,
-            Err(e) => {
-                self.shared.give_buffer(response.into_buf());
-                return Err(e.with_api(ApiKey::Fetch).with_broker(c.broker()));
-            }
-        };
-        self.shared
-            .high_water_mark
-            .store(part.high_water_mark, Ordering::Relaxed);
-        let records = response.body_slice(&part.records);
-        counters.fetch_bytes.observe(records.len() as u64);
-        let (next, _truncated) = next_fetch_offset(records, *offset).map_err(|e| {
-            Error::from(e)
-                .with_api(ApiKey::Fetch)
-                .with_broker(c.broker())
-        })?;
-        if next == *offset {
-            // Nothing complete at this offset (no data yet, or only a partial
-            // batch): if the log ends here the long poll simply timed out.
-            let partial = !records.is_empty();
-            self.shared.give_buffer(response.into_buf());
-            if part.high_water_mark > *offset && partial {
-                return Err(Error::config(format!(
-                    "a batch at offset {offset} is larger than max_bytes ({})",
-                    cfg.max_bytes
-                )));
-            }
-            return Ok(None);
-        }
-        counters
-            .fetch_size
-            .observe(u64::try_from(next - *offset).unwrap_or(0));
-        let chunk = Chunk {
-            records: part.records,
-            fetch_offset: *offset,
-            high_water_mark: part.high_water_mark,
-            response,
-        };
-        *offset = next;
-        Ok(Some(chunk))
-    }
-}
-
-/// Asks the partition leader for the offset at `which` ([`FIRST_OFFSET`] or
-/// [`LAST_OFFSET`]).
-async fn list_offset(cluster: &Cluster, cfg: &ReaderConfig, which: i64) -> Result<i64> {
-    let ctx = |e: Error| {
-        e.with_api(ApiKey::ListOffsets)
-            .with_partition(&cfg.topic, cfg.partition)
-    };
-    let topic = cluster.topic_meta(&cfg.topic).await.map_err(ctx)?;
-    let leader = match topic.partition(cfg.partition) {
-        Some(p) if p.leader >= 0 => p.leader,
-        Some(_) => return Err(ctx(Error::new(ErrorKind::NoLeader))),
-        None => return Err(ctx(Error::new(ErrorKind::NotFound("partition")))),
-    };
-    let conn = cluster.conn(leader).await.map_err(ctx)?;
-    let at = PartitionAt {
-        topic: &cfg.topic,
-        partition: cfg.partition,
-    };
-    list_offset_on(
-        &conn,
-        at,
-        which,
-        cfg.read_committed,
-        cluster.request_timeout(),
-    )
-    .await
-    .map_err(ctx)
+/// kafka-go's `errNotAvailableWithGroup` for `call`.
+fn not_with_group(call: &'static str) -> Error {
+    Error::new(ErrorKind::NotAvailableWithGroup(call))
 }

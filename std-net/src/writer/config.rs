@@ -1,5 +1,9 @@
 //! [`WriterConfig`]: every knob of the [`Writer`](super::Writer), with its
 //! default and what zero means.
+//!
+//! No Writer timeout means "wait forever": as in kafka-go, a zero timeout is
+//! the default one, so a broker that stops answering costs a bounded wait,
+//! never a hung `write_messages` or `close`.
 
 use std::fmt;
 use std::sync::Arc;
@@ -12,7 +16,7 @@ use microkafka_core::record::compression::Compression;
 
 use crate::dialer::Dialer;
 use crate::error::Error;
-use crate::produce::RequiredAcks;
+use crate::requests::produce::RequiredAcks;
 
 /// Which partition each message goes to (kafka-go's `Balancer`).
 ///
@@ -100,6 +104,11 @@ pub struct Completion<'a> {
 }
 
 /// Called once per batch when it is written or has failed for good.
+///
+/// It runs on the partition's sender task, after the batch's outcome was
+/// handed to any `write_messages` waiting for it. A panic in it is caught:
+/// the Writer keeps going and [`Writer::close`](super::Writer::close)
+/// reports the panic.
 pub type CompletionFn = Arc<dyn Fn(&Completion<'_>) + Send + Sync>;
 
 /// Configuration of a [`Writer`](super::Writer), mirroring kafka-go's
@@ -158,12 +167,18 @@ pub struct WriterConfig {
     /// the default.
     pub max_buffered_batches: usize,
     /// Limit for each Produce request, and the `timeout_ms` the broker gets
-    /// for replication. Default 10 s (kafka-go's `WriteTimeout`). Zero: no
-    /// limit (the broker gets 30 s).
+    /// for replication. Default 10 s (kafka-go's `WriteTimeout`). Zero: the
+    /// default (as kafka-go; there is no "no limit").
     pub write_timeout: Duration,
-    /// Limit for metadata requests. Default 10 s (kafka-go's
-    /// `ReadTimeout`). Zero: no limit.
+    /// Limit for metadata and InitProducerId requests. Default 10 s
+    /// (kafka-go's `ReadTimeout`). Zero: the default (as kafka-go). It
+    /// replaces the dialer's `request_timeout`.
     pub read_timeout: Duration,
+    /// Longest [`close`](super::Writer::close) waits for queued batches to
+    /// be written. When it passes, the batches still queued or in flight
+    /// fail with a timeout (reported to their callers, `completion`, or by
+    /// `close`). Default 30 s. Zero: the default.
+    pub close_timeout: Duration,
     /// Acknowledgements each Produce waits for. Default
     /// [`RequiredAcks::All`] — unlike kafka-go's `Writer`, whose default of
     /// none loses messages silently when a broker fails.
@@ -196,6 +211,8 @@ pub struct WriterConfig {
     /// allows it). Default false (kafka-go's `AllowAutoTopicCreation`).
     pub allow_auto_topic_creation: bool,
     /// How connections are made (client id, TLS, dial timeout, keep-alive).
+    /// A zero dial `timeout` means the [`Dialer`]'s default (10 s), not
+    /// "no limit"; `request_timeout` is replaced by `read_timeout`.
     pub dialer: Dialer,
 }
 
@@ -214,6 +231,7 @@ impl Default for WriterConfig {
             max_buffered_batches: 8,
             write_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(30),
             required_acks: RequiredAcks::All,
             idempotent: true,
             async_: false,
@@ -275,7 +293,19 @@ impl WriterConfig {
         if self.max_buffered_batches == 0 {
             self.max_buffered_batches = d.max_buffered_batches;
         }
+        // No timeout of a Writer is "forever": a silent broker must not hang
+        // `write_messages` or `close`.
+        if self.write_timeout.is_zero() {
+            self.write_timeout = d.write_timeout;
+        }
+        if self.read_timeout.is_zero() {
+            self.read_timeout = d.read_timeout;
+        }
+        if self.close_timeout.is_zero() {
+            self.close_timeout = d.close_timeout;
+        }
         self.dialer.request_timeout = self.read_timeout;
+        self.dialer = self.dialer.normalized();
         self
     }
 }

@@ -7,42 +7,64 @@
 //! `batch_timeout`, or at `close`. Meanwhile the next batch fills, so a busy
 //! partition always has a full batch ready when its request returns.
 //!
-//! Retriable failures (leader moved, no leader, timeouts, dropped
-//! connections) refresh the metadata and send the same batch again to the
-//! new leader after a backoff, up to `max_attempts`; anything else fails the
-//! batch's messages with an error that names the topic, partition and broker.
+//! Each answer is judged by core's policy (`ProduceRecovery`): retriable
+//! failures (leader moved, no leader, timeouts, dropped connections)
+//! refresh the metadata and send the same batch again to the new leader
+//! after a backoff, up to `max_attempts`; with idempotence a sequence gap
+//! (`OUT_OF_ORDER_SEQUENCE_NUMBER` on the next expected batch) or a broker
+//! that lost the producer starts a new epoch and sends the batch again from
+//! sequence 0; anything else fails the batch's messages with an error that
+//! names the topic, partition and broker.
+//!
+//! Every message handed to the Writer gets exactly one outcome. A batch's
+//! outcome is set before its `completion` callback runs (a panicking
+//! callback is caught), and whatever a sender task still holds when it ends
+//! (the Writer closing past `close_timeout`, the runtime shutting down, a
+//! panic) fails with an error instead of vanishing. Errors nobody heard of
+//! (no caller waiting, no callback) are kept for `close` to return.
 
+//!
+//! Files: `queue` (a partition's batches), `stage` (a message into its
+//! partition's batch), `sender` (a partition's sender task and retries),
+//! `idempotence` (the producer id and epoch), `shared` (what they share),
+//! `transaction` (the transactional producer, [`TransactionalWriter`]),
+//! `batch` (a batch being filled), `config`.
 mod batch;
 mod config;
+mod idempotence;
+mod queue;
+mod sender;
+mod shared;
+mod stage;
+mod transaction;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use microkafka_core::balancer::{Balancer, MessageRef, Random};
-use microkafka_core::producer::{Backoff, ProduceErrorAction};
-use microkafka_core::protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
-use microkafka_core::protocol::ApiKey;
+use microkafka_core::balancer::Random;
+use microkafka_core::producer::Backoff;
 use microkafka_core::record::compression::Codecs;
-use microkafka_core::record::{BatchOptions, RECORD_BATCH_OVERHEAD};
-use microkafka_core::ErrorCode;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::broker::Slot;
-use crate::cluster::Cluster;
-use crate::conn::PartitionAt;
 use crate::error::{Error, ErrorKind, Result};
 use crate::message::{now_ms, Message};
-use crate::metadata::TopicMeta;
-use crate::produce::{produce_on, BatchBuffers, RequiredAcks};
-use crate::stats::{Counter, Series, Summary};
+use crate::pool::BrokerPool;
+use crate::requests::produce::RequiredAcks;
+use crate::stats::Summary;
 
 pub use config::{BalancerKind, Completion, CompletionFn, WriterConfig};
+pub use transaction::{
+    ConsumerGroupMetadata, TransactionStats, TransactionalConfig, TransactionalWriter,
+    MAX_TRANSACTION_PARTITIONS, MAX_TRANSACTION_TOPICS,
+};
 
-use batch::{too_large, Done, Staged};
+use batch::Done;
+use idempotence::Idempotence;
+use shared::{lock, Counters, Inner, Pool};
+use stage::{stage, Staging};
 
 /// The per-message outcome of a failed [`Writer::write_messages`]: one entry
 /// per message given, `None` for those that were written (kafka-go's
@@ -153,122 +175,6 @@ pub struct WriterStats {
     pub client_id: String,
 }
 
-#[derive(Debug, Default)]
-struct Counters {
-    writes: Counter,
-    messages: Counter,
-    bytes: Counter,
-    errors: Counter,
-    retries: Counter,
-    batch_time: Series,
-    write_time: Series,
-    wait_time: Series,
-    batch_size: Series,
-    batch_bytes: Series,
-}
-
-struct Queue {
-    open: Option<Staged>,
-    sealed: VecDeque<Staged>,
-    closing: bool,
-}
-
-/// One partition's batches and the sender task's wake-ups.
-struct PartitionQueue {
-    topic: String,
-    partition: i32,
-    q: Mutex<Queue>,
-    /// Wakes the sender: a batch was opened or sealed, or the writer closes.
-    wake: Notify,
-    /// Wakes writers waiting for room in `sealed`.
-    space: Notify,
-}
-
-impl PartitionQueue {
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        self.q.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn close(&self) {
-        self.lock().closing = true;
-        self.wake.notify_one();
-        self.space.notify_waiters();
-    }
-
-    /// Waits until `sealed` has room (or the writer closes).
-    async fn wait_for_space(&self, max: usize) {
-        loop {
-            let notified = self.space.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            {
-                let q = self.lock();
-                if q.sealed.len() < max || q.closing {
-                    return;
-                }
-            }
-            notified.await;
-        }
-    }
-}
-
-struct TopicState {
-    balancer: Box<dyn Balancer + Send>,
-    meta: Arc<TopicMeta>,
-    generation: u64,
-    queues: HashMap<i32, Arc<PartitionQueue>>,
-}
-
-/// Buffers kept for reuse, so steady-state writing allocates nothing.
-#[derive(Default)]
-struct Pool {
-    staging: Vec<Vec<u8>>,
-    done: Vec<Arc<Done>>,
-    buffers: Vec<BatchBuffers>,
-}
-
-struct Inner {
-    config: WriterConfig,
-    cluster: Arc<Cluster>,
-    backoff: Backoff,
-    topics: Mutex<HashMap<String, TopicState>>,
-    queues: Mutex<Vec<Arc<PartitionQueue>>>,
-    senders: Mutex<Vec<JoinHandle<()>>>,
-    pool: Mutex<Pool>,
-    random: Mutex<Random>,
-    closed: AtomicBool,
-    refreshing: AtomicBool,
-    /// The producer id and epoch of idempotent writes, once obtained.
-    producer: tokio::sync::Mutex<ProducerState>,
-    counters: Counters,
-}
-
-/// Idempotence state shared by every partition's sender.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ProducerState {
-    /// Not asked for yet.
-    Unknown,
-    /// Plain at-least-once writes (not configured, or the broker cannot).
-    Disabled,
-    /// Batches carry this id and epoch; each partition numbers its batches
-    /// from 0 for every new epoch.
-    Id { id: i64, epoch: i16 },
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// What staging one message came to.
-enum Staging {
-    /// Copied into a batch whose outcome this is.
-    Queued(Arc<Done>),
-    /// The partition's queue is full: wait for room, then try again.
-    Full(Arc<PartitionQueue>),
-    /// Metadata for the topic is needed first.
-    NeedMetadata,
-}
-
 /// A producer that batches messages per partition, balances them, retries
 /// what can be retried, and reports per message (kafka-go's `Writer`).
 ///
@@ -316,8 +222,8 @@ impl Writer {
                 config.compression.name()
             )));
         }
-        let cluster = Cluster::new(
-            config.dialer.clone(),
+        let brokers = BrokerPool::new(
+            config.dialer.connector(),
             &config.brokers,
             config.allow_auto_topic_creation,
         )?;
@@ -329,7 +235,7 @@ impl Writer {
         Ok(Writer {
             inner: Arc::new(Inner {
                 config,
-                cluster,
+                brokers,
                 backoff,
                 topics: Mutex::new(HashMap::new()),
                 queues: Mutex::new(Vec::new()),
@@ -337,12 +243,11 @@ impl Writer {
                 pool: Mutex::new(Pool::default()),
                 random: Mutex::new(Random::new(seed)),
                 closed: AtomicBool::new(false),
+                close_expired: AtomicBool::new(false),
+                unreported: Mutex::new(None),
                 refreshing: AtomicBool::new(false),
-                producer: tokio::sync::Mutex::new(if idempotent {
-                    ProducerState::Unknown
-                } else {
-                    ProducerState::Disabled
-                }),
+                refresher: Mutex::new(None),
+                idempotence: Idempotence::new(idempotent),
                 counters: Counters::default(),
             }),
         })
@@ -367,6 +272,12 @@ impl Writer {
     ///
     /// Cancelling the call (dropping its future) does not unqueue what was
     /// already queued: those messages are still sent.
+    ///
+    /// Every request is bounded in time (by `read_timeout`, `write_timeout`
+    /// and the dialer's `timeout`; zero means their defaults, never
+    /// forever), so against a broker that stops answering or trickles its
+    /// answers, a synchronous call fails after at most about `max_attempts`
+    /// × (dial + request + metadata refresh + backoff).
     pub async fn write_messages(&self, messages: &[Message<'_>]) -> Result<(), WriteErrors> {
         let inner = &self.inner;
         if inner.closed.load(Ordering::Acquire) {
@@ -401,10 +312,10 @@ impl Writer {
                     continue;
                 }
             };
-            match inner.stage(topic, m, now) {
+            match stage(inner, topic, m, now, sync) {
                 Ok(Staging::Queued(done)) => {
                     if sync {
-                        waits.push(Some(done));
+                        waits.push(done);
                     }
                     i += 1;
                 }
@@ -426,7 +337,7 @@ impl Writer {
                     let mut attempt = 0;
                     let found = loop {
                         attempt += 1;
-                        match inner.cluster.topic_meta(topic).await {
+                        match inner.brokers.topic_meta(topic).await {
                             Err(e) if e.is_retriable() && attempt < inner.config.max_attempts => {
                                 let delay =
                                     inner.backoff.delay_with_jitter(attempt, inner.jitter());
@@ -477,7 +388,7 @@ impl Writer {
             bytes: c.bytes.take(),
             errors: c.errors.take(),
             retries: c.retries.take(),
-            dials: inner.cluster.dials.swap(0, Ordering::Relaxed),
+            dials: inner.brokers.dials.swap(0, Ordering::Relaxed),
             batch_time: c.batch_time.take(),
             write_time: c.write_time.take(),
             wait_time: c.wait_time.take(),
@@ -501,6 +412,16 @@ impl Writer {
     /// Flushes every queued message (sending batches at once, without
     /// lingering), waits for their outcomes, and closes the connections.
     /// Later writes fail with [`ErrorKind::Closed`].
+    ///
+    /// Waits at most `close_timeout`: batches still unwritten then fail with
+    /// a timeout error (each message still gets its one outcome).
+    ///
+    /// Returns the first error the Writer hit that nobody was told about (as
+    /// kafka-go's `Close` returns the errors of the last flush): a batch that
+    /// failed with no `write_messages` waiting for it and no `completion`
+    /// callback to take it, or a panic (of a `completion` callback, or of a
+    /// sender task) as [`ErrorKind::Panicked`]. Errors already returned by
+    /// `write_messages` or passed to `completion` are not repeated.
     pub async fn close(&self) -> Result<()> {
         let inner = &self.inner;
         inner.closed.store(true, Ordering::Release);
@@ -508,11 +429,32 @@ impl Writer {
             q.close();
         }
         let senders: Vec<JoinHandle<()>> = std::mem::take(&mut *lock(&inner.senders));
-        for s in senders {
-            let _ = s.await;
+        let deadline = tokio::time::Instant::now() + inner.config.close_timeout;
+        for mut s in senders {
+            let joined = match tokio::time::timeout_at(deadline, &mut s).await {
+                Ok(joined) => joined,
+                Err(_) => {
+                    // The task fails what it still holds as it is dropped.
+                    inner.close_expired.store(true, Ordering::Release);
+                    s.abort();
+                    s.await
+                }
+            };
+            if let Err(e) = joined {
+                if e.is_panic() {
+                    let panic = e.into_panic();
+                    inner.report(Error::panicked("a Writer sender task", &*panic));
+                }
+            }
         }
-        inner.cluster.close();
-        Ok(())
+        if let Some(task) = lock(&inner.refresher).take() {
+            task.abort();
+        }
+        inner.brokers.close();
+        match lock(&inner.unreported).take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 
@@ -524,474 +466,5 @@ impl Drop for Writer {
                 q.close();
             }
         }
-    }
-}
-
-impl Inner {
-    fn topic_of<'m>(&'m self, m: &Message<'m>) -> Result<&'m str> {
-        match (&self.config.topic, m.topic) {
-            (Some(t), None) => Ok(t),
-            (None, Some(t)) => Ok(t),
-            (Some(_), Some(_)) => Err(Error::config(
-                "the Writer has a topic, so messages must not name one",
-            )),
-            (None, None) => Err(Error::config(
-                "neither the Writer nor the message names a topic",
-            )),
-        }
-    }
-
-    /// Starts a metadata refresh in the background when the cache is older
-    /// than `metadata_refresh_interval`.
-    fn maybe_refresh_in_background(self: &Arc<Self>) {
-        let interval = self.config.metadata_refresh_interval;
-        if interval.is_zero() || self.cluster.age().is_none_or(|age| age <= interval) {
-            return;
-        }
-        if self.refreshing.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let topics: Vec<String> = lock(&self.topics).keys().cloned().collect();
-        let inner = self.clone();
-        tokio::spawn(async move {
-            let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-            let _ = inner.cluster.refresh(&names, None).await;
-            inner.refreshing.store(false, Ordering::Release);
-        });
-    }
-
-    /// Balances `m` to a partition of `topic` and copies it into that
-    /// partition's open batch.
-    fn stage(self: &Arc<Self>, topic: &str, m: &Message<'_>, now: i64) -> Result<Staging> {
-        let mut topics = lock(&self.topics);
-        let generation = self.cluster.generation();
-        let stale = topics.get(topic).is_none_or(|t| t.generation != generation);
-        if stale {
-            let Some(meta) = self
-                .cluster
-                .topic(topic)
-                .filter(|t| t.error.is_ok() && !t.ids.is_empty())
-            else {
-                return Ok(Staging::NeedMetadata);
-            };
-            match topics.get_mut(topic) {
-                Some(t) => {
-                    t.meta = meta;
-                    t.generation = generation;
-                }
-                None => {
-                    topics.insert(
-                        topic.to_owned(),
-                        TopicState {
-                            balancer: self.config.balancer.build(),
-                            meta,
-                            generation,
-                            queues: HashMap::new(),
-                        },
-                    );
-                }
-            }
-        }
-        let Some(t) = topics.get_mut(topic) else {
-            return Ok(Staging::NeedMetadata);
-        };
-        let partition = t
-            .balancer
-            .balance(&MessageRef::new(m.key, m.value), &t.meta.ids)
-            .ok_or_else(|| Error::new(ErrorKind::NotFound("partition")))?;
-        let queue = match t.queues.get(&partition) {
-            Some(q) => q.clone(),
-            None => {
-                let q = self.spawn_sender(topic, partition);
-                t.queues.insert(partition, q.clone());
-                q
-            }
-        };
-        drop(topics);
-        self.stage_in(&queue, m, now)
-            .map_err(|e| e.with_partition(topic, partition))
-    }
-
-    fn stage_in(&self, queue: &Arc<PartitionQueue>, m: &Message<'_>, now: i64) -> Result<Staging> {
-        let cfg = &self.config;
-        let timestamp = m.timestamp_ms(now);
-        let mut q = queue.lock();
-        if q.closing {
-            return Err(Error::new(ErrorKind::Closed));
-        }
-        loop {
-            if q.open.is_none() {
-                q.open = Some(self.new_staged());
-                queue.wake.notify_one();
-            }
-            let Some(open) = q.open.as_mut() else {
-                continue;
-            };
-            let cost = open.cost(m, timestamp)?;
-            if RECORD_BATCH_OVERHEAD + cost > cfg.batch_bytes {
-                return Err(too_large(RECORD_BATCH_OVERHEAD + cost, cfg.batch_bytes));
-            }
-            let full =
-                open.encoded + cost > cfg.batch_bytes || open.count as usize >= cfg.batch_size;
-            if open.count > 0 && full {
-                if q.sealed.len() >= cfg.max_buffered_batches {
-                    return Ok(Staging::Full(queue.clone()));
-                }
-                if let Some(b) = q.open.take() {
-                    q.sealed.push_back(b);
-                }
-                queue.wake.notify_one();
-                continue;
-            }
-            open.push(m, timestamp, cost);
-            let done = open.done.clone();
-            if open.count as usize >= cfg.batch_size && q.sealed.len() < cfg.max_buffered_batches {
-                if let Some(b) = q.open.take() {
-                    q.sealed.push_back(b);
-                }
-                queue.wake.notify_one();
-            }
-            return Ok(Staging::Queued(done));
-        }
-    }
-
-    fn new_staged(&self) -> Staged {
-        let mut pool = lock(&self.pool);
-        let records = pool.staging.pop().unwrap_or_default();
-        // A batch outcome no caller holds any more can be reused.
-        let free = pool.done.iter().position(|d| Arc::strong_count(d) == 1);
-        let done = match free {
-            Some(i) => {
-                let done = pool.done.swap_remove(i);
-                done.reset();
-                done
-            }
-            None => Arc::default(),
-        };
-        Staged::new(records, done)
-    }
-
-    fn recycle(&self, staged: Staged, buffers: BatchBuffers) {
-        let (records, done) = staged.into_parts();
-        let mut pool = lock(&self.pool);
-        pool.staging.push(records);
-        pool.buffers.push(buffers);
-        // Kept for reuse once no caller waits on it any more (bounded: a
-        // caller that holds outcomes forever costs allocations, not memory).
-        if pool.done.len() < 64 {
-            pool.done.push(done);
-        }
-    }
-
-    fn spawn_sender(self: &Arc<Self>, topic: &str, partition: i32) -> Arc<PartitionQueue> {
-        let queue = Arc::new(PartitionQueue {
-            topic: topic.to_owned(),
-            partition,
-            q: Mutex::new(Queue {
-                open: None,
-                sealed: VecDeque::new(),
-                closing: self.closed.load(Ordering::Acquire),
-            }),
-            wake: Notify::new(),
-            space: Notify::new(),
-        });
-        lock(&self.queues).push(queue.clone());
-        let handle = tokio::spawn(sender(self.clone(), queue.clone()));
-        lock(&self.senders).push(handle);
-        queue
-    }
-
-    fn jitter(&self) -> u32 {
-        lock(&self.random).next_u32()
-    }
-
-    /// The producer id and epoch for idempotent batches, obtained with
-    /// InitProducerId the first time.
-    async fn producer(&self) -> Result<ProducerState> {
-        let mut state = self.producer.lock().await;
-        if *state == ProducerState::Unknown {
-            *state = self.init_producer_id(None).await?;
-        }
-        Ok(*state)
-    }
-
-    /// After a batch failed for good its sequence numbers are in doubt:
-    /// bump the epoch (KIP-360), so every partition starts again from 0.
-    async fn bump_epoch(&self, failed: ProducerState) {
-        let mut state = self.producer.lock().await;
-        if *state != failed {
-            return; // already bumped by another partition
-        }
-        let current = match failed {
-            ProducerState::Id { id, epoch } => Some((id, epoch)),
-            _ => None,
-        };
-        *state = self
-            .init_producer_id(current)
-            .await
-            .unwrap_or(ProducerState::Unknown);
-    }
-
-    async fn init_producer_id(&self, current: Option<(i64, i16)>) -> Result<ProducerState> {
-        let conn = self.cluster.any_conn().await?;
-        let version = match conn.version(ApiKey::InitProducerId) {
-            Ok(v) => v,
-            Err(_) => return Ok(ProducerState::Disabled),
-        };
-        let (producer_id, producer_epoch) = match current {
-            // Epoch bumps need v3+; older brokers hand out a new id.
-            Some(pid) if version >= 3 => pid,
-            _ => (-1, -1),
-        };
-        let timeout = self.cluster.request_timeout();
-        let request = InitProducerIdRequest {
-            transactional_id: None,
-            transaction_timeout_ms: i32::MAX,
-            producer_id,
-            producer_epoch,
-        };
-        let response = conn.request(&request, timeout).await?;
-        let decoded: InitProducerIdResponse = response.decode()?;
-        if decoded.error_code.is_err() {
-            return Err(Error::kafka(decoded.error_code, None)
-                .with_api(ApiKey::InitProducerId)
-                .with_broker(conn.broker()));
-        }
-        Ok(ProducerState::Id {
-            id: decoded.producer_id,
-            epoch: decoded.producer_epoch,
-        })
-    }
-}
-
-/// What the sender does next.
-enum Next {
-    Send(Staged),
-    Wait(Option<Instant>),
-    Exit,
-}
-
-/// Sends one partition's batches, one at a time, in order.
-async fn sender(inner: Arc<Inner>, queue: Arc<PartitionQueue>) {
-    let slot = Slot::new();
-    let mut response_buf = Vec::new();
-    let mut sequence = Sequence::default();
-    let linger = inner.config.batch_timeout;
-    loop {
-        let next = {
-            let mut q = queue.lock();
-            if let Some(b) = q.sealed.pop_front() {
-                Next::Send(b)
-            } else if let Some(open) = &q.open {
-                // A linger too long to add up never expires.
-                let due = open.opened.checked_add(linger);
-                if open.count == 0 {
-                    if q.closing {
-                        q.open = None;
-                        Next::Exit
-                    } else {
-                        Next::Wait(None)
-                    }
-                } else if q.closing || due.is_some_and(|due| Instant::now() >= due) {
-                    q.open.take().map_or(Next::Wait(None), Next::Send)
-                } else {
-                    Next::Wait(due)
-                }
-            } else if q.closing {
-                Next::Exit
-            } else {
-                Next::Wait(None)
-            }
-        };
-        match next {
-            Next::Send(staged) => {
-                queue.space.notify_waiters();
-                send_batch(
-                    &inner,
-                    &queue,
-                    staged,
-                    &slot,
-                    &mut response_buf,
-                    &mut sequence,
-                )
-                .await;
-            }
-            Next::Wait(Some(due)) => {
-                tokio::select! {
-                    _ = queue.wake.notified() => {}
-                    _ = tokio::time::sleep_until(due.into()) => {}
-                }
-            }
-            Next::Wait(None) => queue.wake.notified().await,
-            Next::Exit => break,
-        }
-    }
-}
-
-/// A partition's idempotence numbering: the next sequence number, for
-/// the producer id and epoch it counts under.
-#[derive(Debug, Default)]
-struct Sequence {
-    under: Option<(i64, i16)>,
-    next: i32,
-}
-
-/// Builds, sends (with retries) and completes one batch.
-async fn send_batch(
-    inner: &Inner,
-    queue: &PartitionQueue,
-    staged: Staged,
-    slot: &Arc<Slot>,
-    response_buf: &mut Vec<u8>,
-    sequence: &mut Sequence,
-) {
-    let c = &inner.counters;
-    c.batch_time.observe_duration(staged.opened.elapsed());
-    let started = Instant::now();
-    let mut buffers = lock(&inner.pool).buffers.pop().unwrap_or_default();
-    let (result, attempts) = match producer_with_retries(inner).await {
-        Err(e) => (Err(e), 0),
-        Ok(producer) => {
-            let mut options = BatchOptions::default();
-            if let ProducerState::Id { id, epoch } = producer {
-                if sequence.under != Some((id, epoch)) {
-                    *sequence = Sequence {
-                        under: Some((id, epoch)),
-                        next: 0,
-                    };
-                }
-                options.producer_id = id;
-                options.producer_epoch = epoch;
-                options.base_sequence = sequence.next;
-            }
-            let built = buffers.build(inner.config.compression, options, staged.encoded, |b| {
-                staged.append_to(b)
-            });
-            let outcome = match built {
-                Ok(batch) => {
-                    c.batch_bytes.observe(batch.len() as u64);
-                    produce_with_retries(inner, queue, batch, slot, response_buf).await
-                }
-                Err(e) => (Err(e), 0),
-            };
-            if matches!(producer, ProducerState::Id { .. }) {
-                match &outcome.0 {
-                    // Sequences wrap at i32::MAX, as the broker counts them.
-                    Ok(_) => sequence.next = sequence.next.wrapping_add(staged.count) & i32::MAX,
-                    Err(_) if outcome.1 > 0 => inner.bump_epoch(producer).await,
-                    Err(_) => {}
-                }
-            }
-            outcome
-        }
-    };
-    let result = result.map_err(|e| {
-        e.with_api(ApiKey::Produce)
-            .with_partition(&queue.topic, queue.partition)
-    });
-    c.write_time.observe_duration(started.elapsed());
-    c.batch_size.observe(staged.count as u64);
-    match &result {
-        Ok(_) => {
-            c.messages.add(staged.count as u64);
-            c.bytes.add(staged.bytes as u64);
-        }
-        Err(_) => c.errors.add(staged.count as u64),
-    }
-    if let Some(callback) = &inner.config.completion {
-        callback(&Completion {
-            topic: &queue.topic,
-            partition: queue.partition,
-            messages: staged.count as usize,
-            bytes: staged.bytes,
-            base_offset: *result.as_ref().unwrap_or(&-1),
-            attempts,
-            error: result.as_ref().err(),
-        });
-    }
-    staged.done.set(result);
-    inner.recycle(staged, buffers);
-}
-
-/// The idempotence state, retrying retriable failures to get it.
-async fn producer_with_retries(inner: &Inner) -> Result<ProducerState> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match inner.producer().await {
-            Err(e) if e.is_retriable() && attempt < inner.config.max_attempts => {
-                let delay = inner.backoff.delay_with_jitter(attempt, inner.jitter());
-                tokio::time::sleep(delay).await;
-            }
-            result => return result,
-        }
-    }
-}
-
-async fn produce_with_retries(
-    inner: &Inner,
-    queue: &PartitionQueue,
-    batch: &[u8],
-    slot: &Arc<Slot>,
-    response_buf: &mut Vec<u8>,
-) -> (Result<i64>, u32) {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let seen = inner.cluster.generation();
-        let result = produce_once(inner, queue, batch, slot, response_buf).await;
-        let e = match result {
-            Ok(offset) => return (Ok(offset), attempt),
-            Err(e) => e,
-        };
-        if !e.is_retriable() || attempt >= inner.config.max_attempts {
-            return (Err(e), attempt);
-        }
-        inner.counters.retries.add(1);
-        let same_leader = e
-            .code()
-            .is_some_and(|c| ProduceErrorAction::classify(c) == ProduceErrorAction::Retry);
-        if !same_leader {
-            let _ = inner.cluster.refresh(&[&queue.topic], Some(seen)).await;
-        }
-        let delay = inner.backoff.delay_with_jitter(attempt, inner.jitter());
-        tokio::time::sleep(delay).await;
-    }
-}
-
-async fn produce_once(
-    inner: &Inner,
-    queue: &PartitionQueue,
-    batch: &[u8],
-    slot: &Arc<Slot>,
-    response_buf: &mut Vec<u8>,
-) -> Result<i64> {
-    let cluster = &inner.cluster;
-    let leader = match cluster.leader(&queue.topic, queue.partition) {
-        Some((leader, _)) if leader >= 0 => leader,
-        Some(_) => return Err(Error::new(ErrorKind::NoLeader)),
-        None => return Err(Error::new(ErrorKind::NotFound("partition"))),
-    };
-    let conn = cluster.conn(leader).await?;
-    inner.counters.writes.add(1);
-    let at = PartitionAt {
-        topic: &queue.topic,
-        partition: queue.partition,
-    };
-    let answer = produce_on(
-        &conn,
-        at,
-        batch,
-        inner.config.required_acks,
-        inner.config.write_timeout,
-        slot,
-        response_buf,
-    )
-    .await?;
-    match ProduceErrorAction::classify(answer.error) {
-        ProduceErrorAction::Done => Ok(answer.base_offset),
-        // An idempotent retry of a batch already stored: written, offset unknown.
-        _ if answer.error == ErrorCode::DUPLICATE_SEQUENCE_NUMBER => Ok(-1),
-        _ => Err(Error::kafka(answer.error, answer.message.as_deref()).with_broker(conn.broker())),
     }
 }

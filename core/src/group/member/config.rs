@@ -50,6 +50,13 @@ pub struct MemberConfig<'a> {
     /// `RetentionTime`; sent with OffsetCommit v2-4 only, newer brokers use
     /// their `offsets.retention.minutes`). Default `None`: the broker's.
     pub retention_time: Option<Duration>,
+    /// Ask for stable offsets only (OffsetFetch `require_stable`, v7+, as
+    /// the Java consumer does under `read_committed`): a partition whose
+    /// offset an open transaction is committing gets
+    /// `UNSTABLE_OFFSET_COMMIT` and is asked again after the backoff, so a
+    /// consume-transform-produce member never starts from an offset a
+    /// committing transaction is about to replace. Default false.
+    pub require_stable: bool,
     /// Wait between failed coordinator lookups, joins and offset requests.
     /// Default 100 ms doubling to 1 s, no jitter.
     pub backoff: Backoff,
@@ -71,6 +78,7 @@ impl<'a> MemberConfig<'a> {
             heartbeat_interval: Duration::from_secs(3),
             commit_interval: Duration::ZERO,
             retention_time: None,
+            require_stable: false,
             backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(1)).jitter(0),
             request_timeout: Duration::from_secs(30),
         }
@@ -97,6 +105,7 @@ impl fmt::Debug for MemberConfig<'_> {
             .field("heartbeat_interval", &self.heartbeat_interval)
             .field("commit_interval", &self.commit_interval)
             .field("retention_time", &self.retention_time)
+            .field("require_stable", &self.require_stable)
             .field("backoff", &self.backoff)
             .field("request_timeout", &self.request_timeout)
             .finish()

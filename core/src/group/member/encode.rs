@@ -116,7 +116,7 @@ impl<const TOPICS: usize, const PARTITIONS: usize> Member<TOPICS, PARTITIONS> {
                     group_id,
                     topics: Some(topics),
                     groups,
-                    require_stable: false,
+                    require_stable: self.require_stable,
                 })
             }
             Plan::SyncGroup => return Err(Error::Malformed("SyncGroup is built by build_sync")),

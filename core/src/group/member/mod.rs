@@ -206,6 +206,8 @@ pub struct Member<const TOPICS: usize, const PARTITIONS: usize> {
     heartbeat_interval: Duration,
     commit_interval: Duration,
     retention_ms: i64,
+    /// OffsetFetch asks for stable offsets (`require_stable`).
+    require_stable: bool,
     backoff: Backoff,
     request_timeout: Duration,
 
@@ -351,6 +353,7 @@ impl<const TOPICS: usize, const PARTITIONS: usize> Member<TOPICS, PARTITIONS> {
             retention_ms: config
                 .retention_time
                 .map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            require_stable: config.require_stable,
             backoff: config.backoff,
             request_timeout: config.request_timeout,
             phase: Phase::Unjoined,
@@ -519,13 +522,17 @@ impl<const TOPICS: usize, const PARTITIONS: usize> Member<TOPICS, PARTITIONS> {
         let Some(t) = self.topic_index(topic) else {
             return false;
         };
-        // A revoked partition takes positions until its final commit goes out.
+        // A revoked partition takes positions until its final commit is
+        // answered, even while an earlier commit is in flight (a periodic
+        // one, sent before the revocation): what the application read
+        // since then is committed after it (see `poll_event`), not lost
+        // to be read again by the partition's next owner.
         let slot = self.slots.iter_mut().find(|s| {
             s.topic == t
                 && s.partition == partition
                 && match s.stage {
                     Stage::Active | Stage::Revoking => true,
-                    Stage::Revoked => s.committing < 0 && s.result.is_none(),
+                    Stage::Revoked => s.result.is_none(),
                     _ => false,
                 }
         });
@@ -777,7 +784,12 @@ impl<const TOPICS: usize, const PARTITIONS: usize> Member<TOPICS, PARTITIONS> {
         }
         if let Some(i) = self.slots.iter().position(|s| s.result.is_some()) {
             let s = self.slots[i];
-            if s.stage == Stage::Revoked {
+            // A revoked partition goes once its last position is committed
+            // (or its commit given up); a commit that succeeded behind the
+            // position (sent before the application staged more) is not
+            // the final one: the partition stays for the next.
+            let superseded = s.result.is_some_and(|(_, e)| e.is_ok()) && s.dirty();
+            if s.stage == Stage::Revoked && !superseded {
                 self.slots.swap_remove(i);
             } else {
                 self.slots[i].result = None;
@@ -1104,7 +1116,11 @@ impl<const TOPICS: usize, const PARTITIONS: usize> Member<TOPICS, PARTITIONS> {
             }
             api => {
                 if matches!(api, ApiKey::JoinGroup | ApiKey::SyncGroup) {
-                    self.rejoin_with(now, Rejoin::Keep, "the coordinator did not answer", false);
+                    // With a backoff: a coordinator that keeps failing (or
+                    // answering what cannot be read) is found again at once
+                    // but not joined at every round trip.
+                    let reason = "the coordinator did not answer";
+                    self.rejoin_with(now, Rejoin::Keep, reason, true);
                 }
                 self.coordinator_lost(now, api, ErrorCode::NETWORK_EXCEPTION);
             }

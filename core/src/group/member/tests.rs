@@ -878,6 +878,44 @@ fn eager_revokes_everything_and_commits_before_rejoining() {
     assert!(owned(&subscription(&join).1).is_empty());
 }
 
+/// A periodic commit in flight when the partitions are revoked: what the
+/// application read after it is committed by a second, final commit, not
+/// dropped (the next owner would read it again). Found by the fault matrix
+/// (`std-net/tests/fault_matrix.rs`, members joining and leaving).
+#[test]
+fn a_commit_in_flight_at_revocation_is_followed_by_the_final_one() {
+    let mut m = M::new(&config(&["t"]), ms(0)).unwrap();
+    let now = join_follower(&mut m, ms(0), 1, "range", &[("t", &[0])], 0);
+    events(&mut m);
+    assert!(m.stage("t", 0, 5));
+    m.commit(now);
+    let periodic = expect(&mut m, now, ApiKey::OffsetCommit);
+    assert!(m.stage("t", 0, 7), "read while the commit is in flight");
+    let now = now + ms(3_000);
+    heartbeat(&mut m, now, ErrorCode::REBALANCE_IN_PROGRESS);
+    assert_eq!(events(&mut m), ["revoked t-0"]);
+    assert!(m.stage("t", 0, 9), "the last position before rejoining");
+    answer_commit(&mut m, now, &periodic, ErrorCode::NONE);
+    assert_eq!(events(&mut m), ["committed t-0 5 NONE"]);
+    let last = expect(&mut m, now, ApiKey::OffsetCommit);
+    let GroupRequest::OffsetCommit(r) = last.request else {
+        unreachable!()
+    };
+    let offsets: Vec<i64> = r
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.committed_offset))
+        .collect();
+    assert_eq!(offsets, [9]);
+    answer_commit(&mut m, now, &last, ErrorCode::NONE);
+    assert_eq!(events(&mut m), ["committed t-0 9 NONE"]);
+    assert!(
+        !m.stage("t", 0, 10),
+        "committed after its revocation: not ours"
+    );
+    expect(&mut m, now, ApiKey::JoinGroup);
+}
+
 #[test]
 fn commits_retry_retriable_errors_and_drop_the_rest() {
     let cfg = MemberConfig {
@@ -1295,4 +1333,144 @@ fn huge_durations_saturate() {
     m.handle_timeout(now);
     assert!(m.poll_timeout().is_some());
     assert!(poll(&mut m, now).is_none());
+}
+
+/// A coordinator whose JoinGroup answers cannot be read (or never come):
+/// the member finds the coordinator again at once, but joins again only
+/// after a growing backoff, not at every round trip (it re-sent
+/// FindCoordinator and JoinGroup about every 50 ms with no backoff).
+#[test]
+fn unreadable_join_answers_back_off() {
+    let topics = ["t"];
+    let mut m = M::new(&config(&topics), ms(0)).unwrap();
+    let mut now = ms(0);
+    let mut joins = Vec::new();
+    for round in 0..6 {
+        find_coordinator(&mut m, now, 1);
+        // The join is due now or later: step time until it is sent.
+        let join = loop {
+            match poll(&mut m, now) {
+                Some(sent) => break sent,
+                None => now += ms(10),
+            }
+        };
+        assert_eq!(join.api, ApiKey::JoinGroup, "round {round}");
+        joins.push(now);
+        // An answer that does not decode as a JoinGroup response.
+        let bad = Received {
+            api: ApiKey::JoinGroup,
+            version: 5,
+            correlation_id: 0,
+            body: &[0xff],
+        };
+        assert!(m.handle_response(now, join.id, &bad).is_err());
+    }
+    let gaps: Vec<u64> = joins
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_millis() as u64)
+        .collect();
+    // Backoff::default(): 100 ms doubling to 1 s (10 ms steps of the test clock).
+    assert!(gaps[0] >= 100, "{gaps:?}");
+    assert!(gaps.windows(2).all(|w| w[1] >= w[0]), "{gaps:?}");
+    assert!(*gaps.last().unwrap() >= 800, "{gaps:?}");
+}
+
+/// `require_stable` (read_committed consumers, as Java's): OffsetFetch asks
+/// for stable offsets; a partition whose offset an open transaction is
+/// committing (`UNSTABLE_OFFSET_COMMIT`) is not started from its older
+/// offset but asked again after the backoff.
+#[test]
+fn require_stable_asks_again_after_an_unstable_offset() {
+    let cfg = MemberConfig {
+        require_stable: true,
+        ..config(&["t"])
+    };
+    let mut m = M::new(&cfg, ms(0)).unwrap();
+    find_coordinator(&mut m, ms(0), 2);
+    let join = expect(&mut m, ms(0), ApiKey::JoinGroup);
+    answer(
+        &mut m,
+        ms(0),
+        join.id,
+        5,
+        &join_ok("m-1", 3, "m-0", "range"),
+    )
+    .unwrap();
+    let sync = expect(&mut m, ms(0), ApiKey::SyncGroup);
+    let bytes = assignment_bytes(&[("t", &[0])]);
+    let response = SyncGroupResponse {
+        assignment: &bytes,
+        ..Default::default()
+    };
+    answer(&mut m, ms(0), sync.id, 3, &response).unwrap();
+    let fetch = expect(&mut m, ms(0), ApiKey::OffsetFetch);
+    let GroupRequest::OffsetFetch(r) = fetch.request else {
+        unreachable!()
+    };
+    assert!(r.require_stable, "read_committed asks for stable offsets");
+    let partitions = [OffsetFetchResponsePartition {
+        partition_index: 0,
+        committed_offset: 10,
+        error_code: ErrorCode::UNSTABLE_OFFSET_COMMIT,
+        ..Default::default()
+    }];
+    let topics = [OffsetFetchResponseTopic {
+        name: "t",
+        partitions: Array::new(&partitions),
+    }];
+    let unstable = OffsetFetchResponse {
+        topics: Array::new(&topics),
+        ..Default::default()
+    };
+    answer(&mut m, ms(0), fetch.id, 5, &unstable).unwrap();
+    let heard = events(&mut m);
+    assert!(
+        !heard.iter().any(|e| e.starts_with("assigned")),
+        "not started from the older offset: {heard:?}"
+    );
+    // Asked again after the backoff (heartbeats may come first).
+    let mut now = ms(0);
+    let again = loop {
+        now += ms(50);
+        assert!(now < ms(5_000), "OffsetFetch not sent again");
+        match poll(&mut m, now) {
+            Some(s) if s.api == ApiKey::OffsetFetch => break s,
+            Some(s) if s.api == ApiKey::Heartbeat => {
+                let ok = HeartbeatResponse::default();
+                answer(&mut m, now, s.id, 4, &ok).unwrap();
+            }
+            Some(s) => panic!("unexpected {s:?}"),
+            None => {}
+        }
+    };
+    answer_fetch(&mut m, now, &again, 12);
+    assert!(events(&mut m).contains(&"assigned t-0 at Some(12)".to_string()));
+}
+
+/// Without `require_stable` (read_uncommitted) OffsetFetch does not ask.
+#[test]
+fn offsets_are_fetched_unstable_by_default() {
+    let mut m = M::new(&config(&["t"]), ms(0)).unwrap();
+    find_coordinator(&mut m, ms(0), 2);
+    let join = expect(&mut m, ms(0), ApiKey::JoinGroup);
+    answer(
+        &mut m,
+        ms(0),
+        join.id,
+        5,
+        &join_ok("m-1", 3, "m-0", "range"),
+    )
+    .unwrap();
+    let sync = expect(&mut m, ms(0), ApiKey::SyncGroup);
+    let bytes = assignment_bytes(&[("t", &[0])]);
+    let response = SyncGroupResponse {
+        assignment: &bytes,
+        ..Default::default()
+    };
+    answer(&mut m, ms(0), sync.id, 3, &response).unwrap();
+    let fetch = expect(&mut m, ms(0), ApiKey::OffsetFetch);
+    let GroupRequest::OffsetFetch(r) = fetch.request else {
+        unreachable!()
+    };
+    assert!(!r.require_stable);
 }

@@ -62,7 +62,10 @@ pub(crate) fn decompress(input: &[u8], output: &mut [u8]) -> Result<usize> {
                     .fold(0, |acc, &b| acc << 8 | usize::from(b));
                 s += extra;
             }
-            let n = n + 1;
+            // Checked: a 4-byte literal length is u32::MAX on a 32-bit target.
+            let n = n
+                .checked_add(1)
+                .ok_or(Error::Malformed("snappy: literal length overflows"))?;
             // Short literals (most of them): one fixed 16-byte copy when both
             // sides have room; the bytes past `n` are overwritten later.
             if n <= 16 && s + 16 <= input.len() && d + 16 <= len {
@@ -79,7 +82,8 @@ pub(crate) fn decompress(input: &[u8], output: &mut [u8]) -> Result<usize> {
             }
             let end = s.checked_add(n).ok_or(Error::Truncated)?;
             let literal = input.get(s..end).ok_or(Error::Truncated)?;
-            out.get_mut(d..d + n)
+            d.checked_add(n)
+                .and_then(|out_end| out.get_mut(d..out_end))
                 .ok_or(Error::Malformed("snappy: longer than its declared length"))?
                 .copy_from_slice(literal);
             d += n;
