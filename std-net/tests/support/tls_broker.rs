@@ -219,6 +219,9 @@ pub(crate) struct SaslCounts {
     pub(crate) unauthenticated: AtomicUsize,
     /// Failed exchanges.
     pub(crate) failures: AtomicUsize,
+    /// Connections the client closed before authenticating (a dial that a
+    /// closing Reader cancelled), TLS handshakes left halfway not included.
+    pub(crate) abandoned: AtomicUsize,
 }
 
 impl Default for Options {
@@ -591,6 +594,9 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 break;
             }
         }
+    }
+    if state.sasl.is_some() && auth.authenticated.is_none() {
+        state.counts.abandoned.fetch_add(1, Ordering::AcqRel);
     }
     let _ = w.shutdown().await;
     lock(&state.routes).remove(&session.id());
