@@ -521,14 +521,16 @@ impl Client {
             e.with_api(ApiKey::FindCoordinator)
                 .with_broker(conn.broker())
         };
-        let (code, message, node) = match decoded.coordinators.iter().next() {
-            Some(c) if response.version() >= 4 => (c.error_code, c.error_message, c.node_id),
-            _ => (decoded.error_code, decoded.error_message, decoded.node_id),
+        let Some(c) = decoded.answer_for(response.version(), group) else {
+            return Err(ctx(Error::kafka(
+                ErrorCode::COORDINATOR_NOT_AVAILABLE,
+                None,
+            )));
         };
-        if code.is_err() {
-            return Err(ctx(Error::kafka(code, message)));
+        if c.error_code.is_err() {
+            return Err(ctx(Error::kafka(c.error_code, c.error_message)));
         }
-        Ok(node)
+        Ok(c.node_id)
     }
 
     /// A connection to `group`'s coordinator.

@@ -1456,13 +1456,13 @@ impl<const TOPICS: usize, const PARTITIONS: usize> TransactionManager<TOPICS, PA
         version: i16,
         r: &FindCoordinatorResponse<'_>,
     ) {
-        let (error, node_id, host, port) = if version >= 4 {
-            match r.coordinators.iter().next() {
-                Some(c) => (c.error_code, c.node_id, c.host, c.port),
-                None => (ErrorCode::COORDINATOR_NOT_AVAILABLE, -1, "", -1),
-            }
-        } else {
-            (r.error_code, r.node_id, r.host, r.port)
+        let key = match (plan, &self.group) {
+            (Plan::FindGroupCoordinator, Some(g)) => g.id.as_str(),
+            _ => self.transactional_id.as_str(),
+        };
+        let (error, node_id, host, port) = match r.answer_for(version, key) {
+            Some(c) => (c.error_code, c.node_id, c.host, c.port),
+            None => (ErrorCode::COORDINATOR_NOT_AVAILABLE, -1, "", -1),
         };
         if error.is_ok() {
             let Ok(host) = String::try_from(host) else {

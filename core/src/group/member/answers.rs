@@ -25,17 +25,10 @@ impl<const TOPICS: usize, const PARTITIONS: usize> Member<TOPICS, PARTITIONS> {
         version: i16,
         r: &FindCoordinatorResponse<'_>,
     ) -> Result<()> {
-        let (error, node_id, host, port) = if version >= 4 {
-            let c = r
-                .coordinators
-                .iter()
-                .find(|c| c.key == self.group_id.as_str())
-                .or_else(|| r.coordinators.iter().next())
-                .ok_or(Error::Malformed("FindCoordinator named no coordinator"))?;
-            (c.error_code, c.node_id, c.host, c.port)
-        } else {
-            (r.error_code, r.node_id, r.host, r.port)
-        };
+        let c = r
+            .answer_for(version, self.group_id.as_str())
+            .ok_or(Error::Malformed("FindCoordinator named no coordinator"))?;
+        let (error, node_id, host, port) = (c.error_code, c.node_id, c.host, c.port);
         if error.is_ok() {
             let host = String::try_from(host)
                 .map_err(|_| too_large(crate::Limit::HostName, host.len(), MAX_HOST_LEN))?;

@@ -53,6 +53,36 @@ wire_struct! {
     }
 }
 
+impl<'a> FindCoordinatorResponse<'a> {
+    /// The coordinator this response names for `key`, at the response's
+    /// wire `version`: v0-3 carry one answer at the top level, v4+ one entry
+    /// per key looked up (KIP-699), taken for `key` or else the first.
+    /// `None` when a v4+ response has no entry at all.
+    pub fn answer_for<'k>(
+        &self,
+        version: i16,
+        key: &'k str,
+    ) -> Option<FindCoordinatorCoordinator<'k>>
+    where
+        'a: 'k,
+    {
+        if version < 4 {
+            return Some(FindCoordinatorCoordinator {
+                key,
+                node_id: self.node_id,
+                host: self.host,
+                port: self.port,
+                error_code: self.error_code,
+                error_message: self.error_message,
+            });
+        }
+        self.coordinators
+            .iter()
+            .find(|c| c.key == key)
+            .or_else(|| self.coordinators.iter().next())
+    }
+}
+
 crate::protocol::api!(FindCoordinator, versions 0..=6, flexible Some(3),
     FindCoordinatorRequest<'a> => FindCoordinatorResponse<'a>);
 
@@ -166,5 +196,42 @@ mod tests {
             coordinators: Array::new(&coordinators),
         };
         assert_golden(&bytes, 4, &expected);
+    }
+
+    #[test]
+    fn answer_for_reads_the_top_level_before_v4_and_the_keys_entry_after() {
+        let old = FindCoordinatorResponse {
+            node_id: 3,
+            host: "b3",
+            port: 9093,
+            ..Default::default()
+        };
+        let c = old.answer_for(3, "g1").unwrap();
+        assert_eq!((c.key, c.node_id, c.host, c.port), ("g1", 3, "b3", 9093));
+
+        let entries = [
+            FindCoordinatorCoordinator {
+                key: "other",
+                node_id: 1,
+                ..Default::default()
+            },
+            FindCoordinatorCoordinator {
+                key: "g1",
+                node_id: 2,
+                error_code: ErrorCode::COORDINATOR_LOAD_IN_PROGRESS,
+                ..Default::default()
+            },
+        ];
+        let new = FindCoordinatorResponse {
+            coordinators: Array::new(&entries),
+            ..Default::default()
+        };
+        let c = new.answer_for(4, "g1").unwrap();
+        assert_eq!(
+            (c.node_id, c.error_code),
+            (2, ErrorCode::COORDINATOR_LOAD_IN_PROGRESS)
+        );
+        assert_eq!(new.answer_for(4, "unasked").unwrap().node_id, 1);
+        assert_eq!(FindCoordinatorResponse::default().answer_for(4, "g1"), None);
     }
 }
