@@ -73,20 +73,7 @@ impl Groups {
         partition: i32,
         committed: Committed,
     ) -> ErrorCode {
-        if committed
-            .metadata
-            .as_ref()
-            .is_some_and(|m| m.len() > MAX_METADATA)
-        {
-            return ErrorCode::OFFSET_METADATA_TOO_LARGE;
-        }
-        let Some(group) = self.groups.get_mut(group_id) else {
-            return ErrorCode::UNKNOWN_MEMBER_ID;
-        };
-        group
-            .offsets
-            .insert((topic.to_owned(), partition), committed);
-        ErrorCode::NONE
+        self.store(group_id, None, topic, partition, committed)
     }
 
     /// Stores one offset committed in producer `producer_id`'s open
@@ -96,6 +83,19 @@ impl Groups {
         &mut self,
         group_id: &str,
         producer_id: i64,
+        topic: &str,
+        partition: i32,
+        committed: Committed,
+    ) -> ErrorCode {
+        self.store(group_id, Some(producer_id), topic, partition, committed)
+    }
+
+    /// Stores one offset in the group's committed offsets, or in
+    /// `producer_id`'s pending ones.
+    fn store(
+        &mut self,
+        group_id: &str,
+        producer_id: Option<i64>,
         topic: &str,
         partition: i32,
         committed: Committed,
@@ -110,11 +110,11 @@ impl Groups {
         let Some(group) = self.groups.get_mut(group_id) else {
             return ErrorCode::UNKNOWN_MEMBER_ID;
         };
-        group
-            .pending_txn
-            .entry(producer_id)
-            .or_default()
-            .insert((topic.to_owned(), partition), committed);
+        let offsets = match producer_id {
+            None => &mut group.offsets,
+            Some(id) => group.pending_txn.entry(id).or_default(),
+        };
+        offsets.insert((topic.to_owned(), partition), committed);
         ErrorCode::NONE
     }
 

@@ -14,7 +14,7 @@ use microkafka_core::ErrorCode;
 
 use super::{Answer, Cx};
 use crate::group::{Commit, Committed};
-use crate::txn::Phase;
+use crate::txn::{Phase, TxnMeta};
 
 /// `(topic, partition, error)` in answer order.
 type Results<'a> = Vec<(&'a str, i32, ErrorCode)>;
@@ -215,23 +215,13 @@ pub(crate) fn add_offsets(cx: &mut Cx<'_>, req: AddOffsetsToTxnRequest<'_>) -> A
 }
 
 fn add_group(cx: &mut Cx<'_>, req: &AddOffsetsToTxnRequest<'_>) -> Result<(), ErrorCode> {
-    if let Some(error) = cx.forced {
-        return Err(error);
-    }
-    if req.transactional_id.is_empty() {
-        return Err(ErrorCode::INVALID_REQUEST);
-    }
-    if let Some(error) = cx.check_coordinator(req.transactional_id) {
-        return Err(error);
-    }
-    let (now, version) = (cx.now, cx.version);
+    let now = cx.now;
     let max_groups = cx.cluster.config.limits.max_groups_per_transaction;
-    let meta = cx.cluster.txns.check(
+    let meta = checked_txn(
+        cx,
         req.transactional_id,
         req.producer_id,
         req.producer_epoch,
-        version >= 2,
-        now,
     )?;
     let known = meta.groups.iter().any(|g| g == req.group_id);
     let open = meta.phase == Phase::Ongoing;
@@ -245,6 +235,30 @@ fn add_group(cx: &mut Cx<'_>, req: &AddOffsetsToTxnRequest<'_>) -> Result<(), Er
         }
     }
     Ok(())
+}
+
+/// The checks AddOffsetsToTxn and EndTxn pass first, in Kafka's order: an
+/// injected error, an empty transactional id, this broker not its
+/// coordinator, then the producer id and epoch.
+fn checked_txn<'c>(
+    cx: &'c mut Cx<'_>,
+    id: &str,
+    producer_id: i64,
+    epoch: i16,
+) -> Result<&'c mut TxnMeta, ErrorCode> {
+    if let Some(error) = cx.forced {
+        return Err(error);
+    }
+    if id.is_empty() {
+        return Err(ErrorCode::INVALID_REQUEST);
+    }
+    if let Some(error) = cx.check_coordinator(id) {
+        return Err(error);
+    }
+    let (now, knows_fenced) = (cx.now, cx.version >= 2);
+    cx.cluster
+        .txns
+        .check(id, producer_id, epoch, knows_fenced, now)
 }
 
 pub(crate) fn end(cx: &mut Cx<'_>, req: EndTxnRequest<'_>) -> Answer {
@@ -262,22 +276,12 @@ pub(crate) fn end(cx: &mut Cx<'_>, req: EndTxnRequest<'_>) -> Answer {
 
 /// Ends the transaction; `(producer id, epoch)` for EndTxn v5's answer.
 fn end_txn(cx: &mut Cx<'_>, req: &EndTxnRequest<'_>) -> Result<(i64, i16), ErrorCode> {
-    if let Some(error) = cx.forced {
-        return Err(error);
-    }
-    if req.transactional_id.is_empty() {
-        return Err(ErrorCode::INVALID_REQUEST);
-    }
-    if let Some(error) = cx.check_coordinator(req.transactional_id) {
-        return Err(error);
-    }
     let (now, version) = (cx.now, cx.version);
-    let meta = cx.cluster.txns.check(
+    let meta = checked_txn(
+        cx,
         req.transactional_id,
         req.producer_id,
         req.producer_epoch,
-        version >= 2,
-        now,
     )?;
     let (producer_id, epoch) = (meta.producer_id, meta.epoch);
     match (meta.phase, req.committed) {
