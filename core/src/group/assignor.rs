@@ -185,6 +185,43 @@ impl<'s> Tables<'s> {
         self.offsets[..self.topics].partition_point(|&o| o as usize <= gp) - 1
     }
 
+    /// Gives each partition that `which` members claim (their
+    /// subscription's owned partitions, still subscribed and existing) to
+    /// its first claimant in member order, unless an earlier call gave it.
+    fn claim(
+        &mut self,
+        members: &[GroupMember<'_>],
+        topics: &[TopicPartitions<'_>],
+        which: impl Fn(&GroupMember<'_>) -> bool,
+    ) {
+        for i in 0..self.order.len() {
+            let m = self.order[i];
+            let member = &members[m as usize];
+            if !which(member) {
+                continue;
+            }
+            for owned in member.subscription.owned_partitions.iter() {
+                let Some(t) = topic_index(topics, owned.topic) else {
+                    continue;
+                };
+                if !self.is_subscribed(m, t) {
+                    continue;
+                }
+                for p in owned.partitions.iter() {
+                    if p < 0 || p >= topics[t].partitions {
+                        continue;
+                    }
+                    let gp = self.offsets[t] as usize + p as usize;
+                    if self.owner[gp] == NONE {
+                        self.owner[gp] = m;
+                        self.previous[gp] = m;
+                        self.counts[m as usize] += 1;
+                    }
+                }
+            }
+        }
+    }
+
     /// The least-loaded member subscribed to topic `t` (ties go to the earliest in order).
     fn least_loaded(&self, t: usize) -> Option<u32> {
         self.order
@@ -333,10 +370,11 @@ impl Assignor for RoundRobin {
 /// partitions as possible, and never handing a partition straight from one
 /// member to another in the same rebalance (KIP-429).
 ///
-/// Members' claims come from their subscription's `owned_partitions`; only
-/// claims from the highest generation reported count (older generations
-/// owned partitions that may have moved since). The algorithm: keep valid
-/// claims, give unowned partitions to the least-loaded subscribed member, then
+/// Members' claims come from their subscription's `owned_partitions` and
+/// its generation: a partition claimed in two generations stays with the
+/// newer claimant; an older claim that nobody newer contests is kept (its
+/// member missed a SyncGroup but still reads the partition). The algorithm:
+/// keep those claims, give unowned partitions to the least-loaded subscribed member, then
 /// move partitions one at a time from the most loaded member to a less-loaded
 /// subscribed member while that lowers the imbalance (so the result is
 /// balanced: no single move could improve it, and no member both gives and
@@ -358,37 +396,23 @@ impl Assignor for CooperativeSticky {
         scratch: &mut [u32],
         sink: &mut dyn AssignmentSink,
     ) -> Result<usize> {
-        let tables = Tables::new(members, topics, scratch)?;
+        let mut tables = Tables::new(members, topics, scratch)?;
 
-        // 1. Keep the claims of the newest generation.
+        // 1. Keep claims, generation by generation from the newest: a
+        // partition goes to its newest claimant. Older claims nobody newer
+        // contests are kept as well: a member that missed the last
+        // SyncGroup still reads what it claims, and handing that to another
+        // member in this round would have two members read it (Java's
+        // leader refuses such an assignment, validateCooperativeAssignment).
         let generation = |m: &GroupMember<'_>| m.subscription.generation_id;
-        let newest = members.iter().map(generation).max().unwrap_or(-1);
-        for i in 0..tables.order.len() {
-            let m = tables.order[i];
-            let member = &members[m as usize];
-            if generation(member) != newest {
-                continue;
-            }
-            for owned in member.subscription.owned_partitions.iter() {
-                let Some(t) = topic_index(topics, owned.topic) else {
-                    continue;
-                };
-                if !tables.is_subscribed(m, t) {
-                    continue;
-                }
-                for p in owned.partitions.iter() {
-                    if p < 0 || p >= topics[t].partitions {
-                        continue;
-                    }
-                    let gp = tables.offsets[t] as usize + p as usize;
-                    // A partition claimed twice keeps its first claimant in member order.
-                    if tables.owner[gp] == NONE {
-                        tables.owner[gp] = m;
-                        tables.previous[gp] = m;
-                        tables.counts[m as usize] += 1;
-                    }
-                }
-            }
+        let mut claims = members.iter().map(generation).max();
+        while let Some(current) = claims {
+            tables.claim(members, topics, |member| generation(member) == current);
+            claims = members
+                .iter()
+                .map(generation)
+                .filter(|g| *g < current)
+                .max();
         }
 
         // 2. Unowned partitions to the least-loaded subscribed member.

@@ -274,20 +274,47 @@ fn cooperative_sticky_takes_from_the_most_loaded_so_no_extra_partition_moves() {
 }
 
 #[test]
-fn claims_from_an_older_generation_are_ignored() {
+fn an_older_generations_claims_are_kept_unless_a_newer_one_contests_them() {
     let topics = [TopicPartitions {
+        topic: "t",
+        partitions: 3,
+    }];
+    // `a` missed the last SyncGroup: it still claims 0 and 1 from
+    // generation 1; `b` (generation 2) owns 1 now.
+    let mut stale = Assignment::new();
+    stale.insert(0, std::vec![tp("t", 0), tp("t", 1)]);
+    let mut newer = Assignment::new();
+    newer.insert(1, std::vec![tp("t", 1)]);
+    let members = [
+        owning(member("a", &["t"]), 1, &stale, 0),
+        owning(member("b", &["t"]), 2, &newer, 1),
+    ];
+    let (out, held) = run(&CooperativeSticky, &members, &topics);
+    assert_eq!(held, 0);
+    assert_eq!(
+        out[&0],
+        std::vec![tp("t", 0), tp("t", 2)],
+        "a keeps its uncontested 0"
+    );
+    assert_eq!(out[&1], std::vec![tp("t", 1)], "the newer claim wins 1");
+
+    // A stale claim is never handed straight to another member: `b` gets
+    // its share of `a`'s partitions in the next round, after `a` gave it up.
+    let two = [TopicPartitions {
         topic: "t",
         partitions: 2,
     }];
-    let mut stale = Assignment::new();
-    stale.insert(0, std::vec![tp("t", 0), tp("t", 1)]);
     let members = [
         owning(member("a", &["t"]), 1, &stale, 0),
         owning(member("b", &["t"]), 2, &Assignment::new(), 1),
     ];
-    let (out, held) = run(&CooperativeSticky, &members, &topics);
-    assert_eq!(held, 0, "stale claims are not ownership");
-    assert_eq!(out.values().map(Vec::len).collect::<Vec<_>>(), [1, 1]);
+    let (out, held) = run(&CooperativeSticky, &members, &two);
+    assert_eq!(held, 1, "one of a's partitions moves to b: {out:?}");
+    assert_eq!(out[&0].len(), 1, "{out:?}");
+    assert!(
+        out.get(&1).is_none_or(Vec::is_empty),
+        "b was handed a's partition: {out:?}"
+    );
 }
 
 /// Checks the properties every assignment must have.
